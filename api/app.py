@@ -1,0 +1,52 @@
+"""The FastAPI application: one function builds it from settings, one file maps every URL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from psycopg_pool import ConnectionPool
+
+from api import errors
+from api.routes import elevators, health, ingest, orgs, sites
+from storage.db import make_pool
+from whistle.settings import Settings
+
+PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
+               health_probes: dict[str, Callable[[], Any]] | None = None,
+               extra_routers: list[APIRouter] | None = None) -> FastAPI:
+    """Build the app; it opens (and closes) its own pool unless one is given."""
+    own_pool = pool is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if own_pool:
+            assert settings.database_url is not None
+            app.state.pool = make_pool(settings.database_url, name="api", max_size=16)
+        try:
+            yield
+        finally:
+            if own_pool:
+                app.state.pool.close()
+
+    app = FastAPI(title="Whistle", version="1.0",
+                  description="Elevator safety monitoring: the HTTP API of CONTRACT.md.",
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.pool = pool
+    app.state.health_probes = health_probes or {}
+    errors.install(app)
+    api = APIRouter(prefix=PREFIX)
+    for module in (orgs, sites, elevators, ingest, health):
+        api.include_router(module.router)
+    for router in extra_routers or []:
+        api.include_router(router)
+    app.include_router(api)
+    # /healthz and /metrics also at the root, where load balancers and Prometheus look.
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,65 @@
+"""Every refusal is a 4xx that says what is wrong; only bugs are 500s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from storage.registry import Conflict, Invalid, NotFound
+
+log = structlog.get_logger(__name__)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _validation(_r: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid"),
+               "type": e.get("type")} for e in exc.errors()]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return JSONResponse(status_code=422, content=jsonable_encoder(
+        {"detail": detail, "errors": errors}))
+
+
+async def _invalid(_r: Request, exc: Invalid) -> JSONResponse:
+    return JSONResponse(status_code=422, content={
+        "detail": str(exc), "errors": [{"field": exc.field, "message": exc.message}]})
+
+
+async def _not_found(_r: Request, exc: NotFound) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+
+async def _conflict(_r: Request, exc: Conflict) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
+async def _data_error(_r: Request, exc: psycopg.Error) -> JSONResponse:
+    # Values PostgreSQL refuses (out of range, failed CHECK): the caller's data, so a 422.
+    diag = exc.diag.message_primary or str(exc)
+    return JSONResponse(status_code=422, content={"detail": f"refused by the database: {diag}"})
+
+
+async def _db_down(_r: Request, exc: psycopg.OperationalError) -> JSONResponse:
+    log.error("database unavailable", error=str(exc))
+    return JSONResponse(status_code=503, content={"detail": "the database is unavailable"},
+                        headers={"Retry-After": "5"})
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on the app."""
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(Invalid, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(NotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(Conflict, _conflict)  # type: ignore[arg-type]
+    app.add_exception_handler(psycopg.errors.DataError, _data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(psycopg.errors.CheckViolation, _data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(psycopg.OperationalError, _db_down)  # type: ignore[arg-type]

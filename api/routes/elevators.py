@@ -1,0 +1,119 @@
+"""Elevators: registry, status, telemetry history and handovers."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep, SettingsDep, require
+from api.schemas import ElevatorCreate, Handover
+from storage import alerts, registry, telemetry
+from whistle.domain import ElevatorStatus, OrgKind
+
+router = APIRouter(tags=["elevators"])
+
+REGISTRY_FIELDS = ("id", "site_id", "site_name", "district", "name", "rated_speed_mps",
+                   "rated_load_kg", "min_floor", "max_floor", "travel_m", "landings_m",
+                   "model", "maintenance_org_id", "property_org_id", "next_inspection_due",
+                   "registered_at", "status", "last_seen", "connection")
+BUCKET = re.compile(r"^(\d+)(s|m|h|d)$")
+UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_BUCKETS = 20_000
+
+
+def elevator_out(row: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of an elevator row."""
+    out = {k: row.get(k) for k in REGISTRY_FIELDS}
+    out["sealed"] = row.get("sealed_at") is not None
+    out["sealed_at"] = row.get("sealed_at")
+    return out
+
+
+@router.post("/elevators", status_code=status.HTTP_201_CREATED)
+def create_elevator(body: ElevatorCreate, conn: ConnDep, admin: AdminDep) -> dict[str, Any]:
+    """Register an elevator at a site."""
+    row = registry.create_elevator(
+        conn, recorded_by=admin.actor, id=body.id, site_id=body.site_id, name=body.name,
+        rated_speed_mps=body.rated_speed_mps, rated_load_kg=body.rated_load_kg,
+        min_floor=body.min_floor, max_floor=body.max_floor, travel_m=body.travel_m,
+        landings_m=body.landings(), model=body.model,
+        maintenance_org_id=body.maintenance_org_id,
+        next_inspection_due=body.next_inspection_due)
+    return elevator_out(row)
+
+
+@router.get("/elevators")
+def list_elevators(conn: ConnDep, principal: PrincipalDep, settings: SettingsDep,
+                   page: PageDep, site_id: int | None = None,
+                   status: ElevatorStatus | None = None,
+                   district: Annotated[str | None, Query(max_length=200)] = None
+                   ) -> list[dict[str, Any]]:
+    """The elevators the caller is responsible for or supervises, each with its status."""
+    rows = registry.list_elevators(
+        conn, principal=principal, offline_after_s=settings.offline_after_s,
+        limit=page.limit, offset=page.offset, site_id=site_id,
+        status=status.value if status else None, district=district)
+    return [elevator_out(r) for r in rows]
+
+
+@router.get("/elevators/{elevator_id}")
+def get_elevator(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
+                 settings: SettingsDep) -> dict[str, Any]:
+    """Registry fields, status, last_seen, the latest sample and open alerts."""
+    row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
+                                offline_after_s=settings.offline_after_s)
+    out = elevator_out(row)
+    out["latest"] = row.get("latest")
+    out["last_ts"] = row.get("last_ts")
+    out["open_alerts"] = alerts.open_for_elevator(conn, elevator_pk=row["pk"])
+    out["property_history"] = registry.property_history(conn, elevator_pk=row["pk"])
+    return out
+
+
+def _bucket_seconds(bucket: str) -> int:
+    m = BUCKET.match(bucket)
+    if not m or int(m.group(1)) == 0:
+        raise registry.Invalid("bucket", "use a width like 10s, 1m, 15m, 1h or 1d")
+    return int(m.group(1)) * UNIT_S[m.group(2)]
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+
+
+@router.get("/elevators/{elevator_id}/telemetry")
+def get_telemetry(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
+                  settings: SettingsDep, start: datetime | None = None,
+                  end: datetime | None = None,
+                  bucket: Annotated[str | None, Query(max_length=16)] = None,
+                  limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000
+                  ) -> list[dict[str, Any]]:
+    """Samples in [start, end) (default: the last hour), or aggregates per bucket."""
+    row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
+                                offline_after_s=settings.offline_after_s)
+    end = _aware(end) or datetime.now(UTC)
+    start = _aware(start) or end - timedelta(hours=1)
+    if start >= end:
+        raise registry.Invalid("start", "must be before end")
+    if bucket is None:
+        return telemetry.raw(conn, elevator_pk=row["pk"], start=start, end=end, limit=limit)
+    width = _bucket_seconds(bucket)
+    if (end - start).total_seconds() / width > MAX_BUCKETS:
+        raise registry.Invalid("bucket", f"{bucket} gives more than {MAX_BUCKETS} buckets "
+                               "over this range; widen it")
+    return telemetry.buckets(conn, elevator_pk=row["pk"], start=start, end=end, bucket_s=width)
+
+
+@router.post("/elevators/{elevator_id}/handover")
+def handover(elevator_id: str, body: Handover, conn: ConnDep, principal: PrincipalDep,
+             settings: SettingsDep) -> dict[str, Any]:
+    """Move the elevator to another property organization; the history is kept."""
+    row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
+                                offline_after_s=settings.offline_after_s)
+    require(principal, OrgKind.SUPERVISION)
+    registry.handover(conn, elevator_pk=row["pk"], property_org_id=body.property_org_id,
+                      effective_at=body.effective_at, recorded_by=principal.actor)
+    return get_elevator(elevator_id, conn, registry.ADMIN, settings)

@@ -1,0 +1,108 @@
+"""Request bodies of the HTTP API; each refusal names its field."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from whistle.domain import OrgKind, default_landings
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Body(BaseModel):
+    """Bodies refuse unknown fields, so a typo is a 422 rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrgCreate(Body):
+    """POST /orgs."""
+
+    name: Name
+    kind: OrgKind
+    district: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class TokenCreate(Body):
+    """POST /orgs/{id}/tokens (the body is optional)."""
+
+    label: Annotated[str, Field(max_length=200)] | None = None
+
+
+class SiteCreate(Body):
+    """POST /sites."""
+
+    name: Name
+    address: Annotated[str, Field(min_length=1, max_length=500)]
+    district: Name
+    property_org_id: int
+
+
+class ElevatorCreate(Body):
+    """POST /elevators."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    site_id: int
+    name: Name
+    rated_speed_mps: Annotated[float, Field(gt=0, le=20)]
+    rated_load_kg: Annotated[float, Field(gt=0, le=100_000)]
+    min_floor: Annotated[int, Field(ge=-100, le=500)]
+    max_floor: Annotated[int, Field(ge=-100, le=500)]
+    travel_m: Annotated[float, Field(gt=0, le=2000)]
+    landings_m: list[Annotated[float, Field(ge=0, le=2000)]] | None = None
+    model: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    maintenance_org_id: int | None = None
+    next_inspection_due: date | None = None
+
+    @field_validator("max_floor")
+    @classmethod
+    def _above_min(cls, v: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_floor")
+        if low is not None and v <= low:
+            raise ValueError(f"must be greater than min_floor ({low})")
+        return v
+
+    @field_validator("landings_m")
+    @classmethod
+    def _one_per_floor(cls, v: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if v is None:
+            return v
+        low, high = info.data.get("min_floor"), info.data.get("max_floor")
+        if low is not None and high is not None and len(v) != high - low + 1:
+            raise ValueError(f"needs one height per floor from {low} to {high} "
+                             f"({high - low + 1} values), got {len(v)}")
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("heights must increase from the lowest landing up")
+        if v and v[0] != 0:
+            raise ValueError("the lowest landing is the reference: its height must be 0")
+        travel = info.data.get("travel_m")
+        if travel is not None and v and abs(v[-1] - travel) > 0.5:
+            raise ValueError(f"the top landing ({v[-1]} m) must match travel_m ({travel} m)")
+        return v
+
+    def landings(self) -> list[float]:
+        """The given landing heights, or evenly spaced ones."""
+        return self.landings_m or default_landings(self.min_floor, self.max_floor,
+                                                   self.travel_m)
+
+
+class Handover(Body):
+    """POST /elevators/{id}/handover."""
+
+    property_org_id: int
+    effective_at: datetime | None = None
+
+    @field_validator("effective_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            return v.replace(tzinfo=UTC)
+        return v
+
+
+def iso(value: Any) -> Any:
+    """Datetimes as RFC 3339 strings, the rest unchanged."""
+    return value.isoformat() if isinstance(value, datetime | date) else value

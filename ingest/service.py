@@ -1,0 +1,43 @@
+"""The ingester as a whole: a paho subscriber feeding the batching writer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from ingest import metrics
+from whistle.mqtt import Inbound, Subscriber
+from ingest.pipeline import Pipeline
+from whistle.settings import Settings
+from whistle.stream import Committed
+
+log = structlog.get_logger(__name__)
+
+
+class Ingester:
+    """MQTT in, PostgreSQL out, acknowledged after commit."""
+
+    def __init__(self, settings: Settings,
+                 on_commit: Callable[[Committed], None] | None = None) -> None:
+        self.pipeline = Pipeline(settings, ack=self._ack, on_commit=on_commit)
+        self.subscriber = Subscriber(settings, self.pipeline.handoff)
+
+    def _ack(self, items: list[Inbound]) -> int:
+        return self.subscriber.ack(items)
+
+    def start(self) -> None:
+        """Start writing, then start receiving."""
+        self.pipeline.start()
+        self.subscriber.start()
+        metrics.MQTT_UP.set_function(lambda: float(self.subscriber.connected.is_set()))
+
+    def stop(self) -> None:
+        """Disconnect first (unacknowledged messages stay at the broker), then drain."""
+        self.subscriber.stop()
+        self.pipeline.stop()
+        log.info("ingester stopped", committed_messages=self.pipeline.committed_messages)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """True once the subscriptions are in place."""
+        return self.subscriber.subscribed.wait(timeout)

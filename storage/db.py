@@ -1,0 +1,95 @@
+"""Connections to PostgreSQL and the schema migrations that every entry point applies first."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import structlog
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+log = structlog.get_logger(__name__)
+
+MIN_SERVER_VERSION = 150000  # UNIQUE ... NULLS NOT DISTINCT
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DatabaseTooOld(RuntimeError):
+    """The server predates PostgreSQL 15."""
+
+
+def connect(url: str, *, autocommit: bool = False, timeout: float = 10.0) -> psycopg.Connection:
+    """One connection with Whistle's session settings."""
+    return psycopg.connect(url, autocommit=autocommit, connect_timeout=max(1, int(timeout)),
+                           application_name="whistle")
+
+
+def wait_for(url: str, *, timeout: float = 30.0) -> None:
+    """Block until the server accepts connections, or raise the last error after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with connect(url, autocommit=True, timeout=2) as conn:
+                conn.execute("SELECT 1")
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def migrate(url: str) -> str:
+    """Apply every pending migration (serialised across processes); return the head revision."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    with connect(url, autocommit=True) as conn:
+        version = conn.info.server_version
+        if version < MIN_SERVER_VERSION:
+            raise DatabaseTooOld(
+                f"PostgreSQL {version // 10000} found; Whistle needs PostgreSQL 15 or newer")
+    engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+    head = ScriptDirectory.from_config(cfg).get_current_head() or ""
+    log.info("database migrated", revision=head)
+    return head
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same URL for SQLAlchemy's psycopg 3 dialect (used by Alembic only)."""
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "whistle"
+              ) -> ConnectionPool:
+    """A connection pool whose connections return rows as dicts."""
+    pool = ConnectionPool(
+        url, min_size=min_size, max_size=max_size, name=name, open=False,
+        kwargs={"row_factory": dict_row, "application_name": f"whistle-{name}"},
+        reconnect_timeout=3600)
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+@contextmanager
+def transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+    """A pooled connection inside one transaction, committed on success."""
+    with pool.connection() as conn, conn.transaction():
+        yield conn

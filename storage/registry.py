@@ -1,0 +1,320 @@
+"""Organizations, tokens, sites, elevators and who is responsible for each elevator."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row, tuple_row
+
+from whistle.domain import DISTRICT_KINDS, OrgKind, Principal
+
+Row = dict[str, Any]
+
+
+class NotFound(LookupError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+
+class Conflict(Exception):
+    """Creating or changing this would contradict what is stored."""
+
+
+class Invalid(ValueError):
+    """A value refers to something that cannot be used here; names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def hash_token(token: str) -> bytes:
+    """SHA-256 of a token (tokens are 256-bit random, so no slow hash is needed)."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+# --- organizations and tokens ----------------------------------------------------------
+def create_org(conn: psycopg.Connection, *, name: str, kind: OrgKind, district: str | None
+               ) -> Row:
+    """Create an organization; Conflict if the name is taken."""
+    if kind in DISTRICT_KINDS and not district:
+        raise Invalid("district", f"an organization of kind {kind} needs a district")
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(
+                "INSERT INTO orgs (name, kind, district) VALUES (%s, %s, %s) "
+                "RETURNING id, name, kind::text, district, created_at",
+                (name, kind.value, district)).fetchone() or {}
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"an organization named {name!r} already exists") from None
+
+
+def get_org(conn: psycopg.Connection, *, org_id: int) -> Row:
+    """One organization; NotFound if absent."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute("SELECT id, name, kind::text, district, created_at FROM orgs "
+                          "WHERE id = %s", (org_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"organization {org_id} does not exist")
+    return row
+
+
+def list_orgs(conn: psycopg.Connection, *, limit: int, offset: int) -> list[Row]:
+    """All organizations, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT id, name, kind::text, district, created_at FROM orgs "
+                           "ORDER BY id LIMIT %s OFFSET %s", (limit, offset)).fetchall()
+
+
+def create_token(conn: psycopg.Connection, *, org_id: int, label: str | None) -> Row:
+    """A new API token for the organization; the clear token is returned only here."""
+    get_org(conn, org_id=org_id)
+    token = secrets.token_urlsafe(32)
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "INSERT INTO api_tokens (org_id, token_hash, label) VALUES (%s, %s, %s) "
+            "RETURNING id, org_id, label, created_at",
+            (org_id, hash_token(token), label)).fetchone() or {}
+    return {**row, "token": token}
+
+
+def principal_for_token(conn: psycopg.Connection, *, token: str) -> Principal | None:
+    """The organization behind a token, or None for an unknown or revoked one."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT t.id AS token_id, o.id AS org_id, o.name, o.kind::text AS kind, o.district "
+            "FROM api_tokens t JOIN orgs o ON o.id = t.org_id "
+            "WHERE t.token_hash = %s AND t.revoked_at IS NULL",
+            (hash_token(token),)).fetchone()
+    if row is None:
+        return None
+    return Principal(org_id=row["org_id"], kind=OrgKind(row["kind"]), name=row["name"],
+                     district=row["district"], token_id=row["token_id"])
+
+
+# --- sites -----------------------------------------------------------------------------
+def _require_org(conn: psycopg.Connection, field: str, org_id: int, kind: OrgKind) -> None:
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute("SELECT kind::text FROM orgs WHERE id = %s", (org_id,)).fetchone()
+    if row is None:
+        raise Invalid(field, f"organization {org_id} does not exist")
+    if row[0] != kind:
+        raise Invalid(field, f"organization {org_id} is a {row[0]} organization, not {kind}")
+
+
+def create_site(conn: psycopg.Connection, *, name: str, address: str, district: str,
+                property_org_id: int) -> Row:
+    """Create a site; Conflict if a site with this name and address exists."""
+    _require_org(conn, "property_org_id", property_org_id, OrgKind.PROPERTY)
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(
+                "INSERT INTO sites (name, address, district, property_org_id) "
+                "VALUES (%s, %s, %s, %s) "
+                "RETURNING id, name, address, district, property_org_id, created_at",
+                (name, address, district, property_org_id)).fetchone() or {}
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"a site named {name!r} at {address!r} already exists") from None
+
+
+def list_sites(conn: psycopg.Connection, *, principal: Principal, limit: int, offset: int
+               ) -> list[Row]:
+    """Sites the caller can see: those with at least one visible elevator (admin: all)."""
+    where, params = visible(principal)
+    query = sql.SQL(
+        "SELECT s.id, s.name, s.address, s.district, s.property_org_id, s.created_at, "
+        "count(e.pk) AS elevators "
+        "FROM sites s LEFT JOIN elevators e ON e.site_id = s.id "
+        f"{CURRENT_PROPERTY_JOIN} "
+        "GROUP BY s.id HAVING {admin} OR count(e.pk) FILTER (WHERE {where}) > 0 "
+        "ORDER BY s.id LIMIT %(limit)s OFFSET %(offset)s").format(
+            admin=sql.Literal(principal.is_admin), where=where)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, {**params, "limit": limit, "offset": offset}).fetchall()
+
+
+# --- elevators -------------------------------------------------------------------------
+CURRENT_PROPERTY_JOIN = (
+    "LEFT JOIN LATERAL (SELECT org_id AS property_org_id FROM elevator_property p "
+    "WHERE p.elevator_pk = e.pk AND p.effective_from <= now() "
+    "ORDER BY p.effective_from DESC LIMIT 1) cp ON true")
+
+
+def visible(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
+    """A WHERE clause (over e, s and cp) selecting the elevators the caller may see."""
+    if principal.is_admin:
+        return sql.SQL("true"), {}
+    if principal.kind == OrgKind.PROPERTY:
+        return sql.SQL("cp.property_org_id = %(scope_org)s"), {"scope_org": principal.org_id}
+    if principal.kind == OrgKind.MAINTENANCE:
+        return sql.SQL("e.maintenance_org_id = %(scope_org)s"), {"scope_org": principal.org_id}
+    if principal.kind in DISTRICT_KINDS:
+        return sql.SQL("s.district = %(scope_district)s"), {"scope_district": principal.district}
+    return sql.SQL("false"), {}
+
+
+# The status of CONTRACT section 3, first that applies. Alert-based statuses come from
+# the alerts table; offline is also derived from the connection state and silence so
+# the API is right even before the rules engine has noticed.
+STATUS = """
+CASE
+  WHEN e.sealed_at IS NOT NULL OR st.latest->>'mode' = 'out_of_service' THEN 'out_of_service'
+  WHEN st.last_seen IS NULL THEN 'unknown'
+  WHEN (st.connection = 'offline'
+        AND st.connection_at >= coalesce(st.data_at, '-infinity'::timestamptz))
+    OR st.last_seen < now() - make_interval(secs => %(offline_after)s)
+    OR EXISTS (SELECT 1 FROM alerts a WHERE a.elevator_pk = e.pk AND a.state <> 'resolved'
+               AND a.kind = 'offline') THEN 'offline'
+  WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.elevator_pk = e.pk AND a.state <> 'resolved'
+               AND a.severity IN ('critical', 'major')) THEN 'fault'
+  WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.elevator_pk = e.pk AND a.state <> 'resolved')
+    THEN 'warning'
+  ELSE 'normal'
+END"""
+
+ELEVATOR_COLUMNS = f"""
+    e.pk, e.id, e.site_id, e.name, e.rated_speed_mps, e.rated_load_kg, e.min_floor,
+    e.max_floor, e.travel_m, e.landings_m, e.model, e.maintenance_org_id,
+    e.next_inspection_due, e.registered_at, e.sealed_at,
+    s.name AS site_name, s.district, cp.property_org_id,
+    st.last_seen, st.last_ts, st.connection, st.connection_at,
+    {STATUS} AS status"""
+
+ELEVATOR_FROM = f"""
+    FROM elevators e JOIN sites s ON s.id = e.site_id
+    {CURRENT_PROPERTY_JOIN}
+    LEFT JOIN elevator_state st ON st.elevator_pk = e.pk"""
+
+
+def create_elevator(conn: psycopg.Connection, *, recorded_by: str, id: str, site_id: int,
+                    name: str, rated_speed_mps: float, rated_load_kg: float, min_floor: int,
+                    max_floor: int, travel_m: float, landings_m: list[float],
+                    model: str | None, maintenance_org_id: int | None,
+                    next_inspection_due: date | None) -> Row:
+    """Register an elevator; its property organization is the site's, from now."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        site = cur.execute("SELECT property_org_id FROM sites WHERE id = %s",
+                           (site_id,)).fetchone()
+    if site is None:
+        raise Invalid("site_id", f"site {site_id} does not exist")
+    if maintenance_org_id is not None:
+        _require_org(conn, "maintenance_org_id", maintenance_org_id, OrgKind.MAINTENANCE)
+    try:
+        with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            pk = cur.execute(
+                "INSERT INTO elevators (id, site_id, name, rated_speed_mps, rated_load_kg, "
+                "min_floor, max_floor, travel_m, landings_m, model, maintenance_org_id, "
+                "next_inspection_due) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "RETURNING pk",
+                (id, site_id, name, rated_speed_mps, rated_load_kg, min_floor, max_floor,
+                 travel_m, landings_m, model, maintenance_org_id, next_inspection_due)
+            ).fetchone()
+            assert pk is not None
+            cur.execute(
+                "INSERT INTO elevator_property (elevator_pk, effective_from, org_id, "
+                "recorded_by) VALUES (%s, now(), %s, %s)", (pk[0], site[0], recorded_by))
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"elevator {id!r} is already registered") from None
+    return get_elevator(conn, principal=ADMIN, elevator_id=id, offline_after_s=90)
+
+
+ADMIN = Principal(org_id=None, kind=OrgKind.ADMIN, name="system")
+
+
+def list_elevators(conn: psycopg.Connection, *, principal: Principal, offline_after_s: float,
+                   limit: int, offset: int, site_id: int | None = None,
+                   status: str | None = None, district: str | None = None) -> list[Row]:
+    """Visible elevators with their status, in id order."""
+    where, params = visible(principal)
+    filters = [where]
+    if site_id is not None:
+        filters.append(sql.SQL("e.site_id = %(site_id)s"))
+    if district is not None:
+        filters.append(sql.SQL("s.district = %(district)s"))
+    query = sql.SQL(
+        "SELECT * FROM (SELECT {cols} {frm} WHERE {where}) x "
+        "WHERE %(status)s::text IS NULL OR x.status = %(status)s "
+        "ORDER BY x.id LIMIT %(limit)s OFFSET %(offset)s").format(
+            cols=sql.SQL(ELEVATOR_COLUMNS), frm=sql.SQL(ELEVATOR_FROM),
+            where=sql.SQL(" AND ").join(filters))
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, {**params, "offline_after": offline_after_s,
+                                   "site_id": site_id, "district": district,
+                                   "status": status, "limit": limit,
+                                   "offset": offset}).fetchall()
+
+
+def get_elevator(conn: psycopg.Connection, *, principal: Principal, elevator_id: str,
+                 offline_after_s: float) -> Row:
+    """One visible elevator with status and latest sample; NotFound otherwise."""
+    where, params = visible(principal)
+    query = sql.SQL("SELECT {cols}, st.latest {frm} WHERE e.id = %(elevator_id)s AND {where}"
+                    ).format(cols=sql.SQL(ELEVATOR_COLUMNS), frm=sql.SQL(ELEVATOR_FROM),
+                             where=where)
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query, {**params, "elevator_id": elevator_id,
+                                  "offline_after": offline_after_s}).fetchone()
+    if row is None:
+        raise NotFound(f"elevator {elevator_id!r} does not exist")
+    return row
+
+
+def property_history(conn: psycopg.Connection, *, elevator_pk: int) -> list[Row]:
+    """Every property organization the elevator had, oldest first, with who recorded it."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT p.org_id, o.name AS org_name, p.effective_from, "
+            "lead(p.effective_from) OVER (ORDER BY p.effective_from) AS effective_to, "
+            "p.recorded_at, p.recorded_by "
+            "FROM elevator_property p JOIN orgs o ON o.id = p.org_id "
+            "WHERE p.elevator_pk = %s ORDER BY p.effective_from", (elevator_pk,)).fetchall()
+
+
+def handover(conn: psycopg.Connection, *, elevator_pk: int, property_org_id: int,
+             effective_at: datetime | None, recorded_by: str) -> None:
+    """Move the elevator to another property organization from effective_at (default now)."""
+    _require_org(conn, "property_org_id", property_org_id, OrgKind.PROPERTY)
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        # Serialise handovers of one elevator so "latest" is well defined.
+        cur.execute("SELECT pk FROM elevators WHERE pk = %s FOR UPDATE", (elevator_pk,))
+        latest = cur.execute(
+            "SELECT org_id, effective_from, %s::timestamptz IS NULL OR "
+            "effective_from < %s::timestamptz FROM elevator_property WHERE elevator_pk = %s "
+            "ORDER BY effective_from DESC LIMIT 1",
+            (effective_at, effective_at, elevator_pk)).fetchone()
+        if latest is not None:
+            if latest[0] == property_org_id:
+                raise Conflict(f"organization {property_org_id} is already the property "
+                               "organization of this elevator")
+            if not latest[2]:
+                raise Conflict("effective_at must be later than the last handover "
+                               f"({latest[1].isoformat()})")
+        cur.execute(
+            "INSERT INTO elevator_property (elevator_pk, effective_from, org_id, recorded_by) "
+            "VALUES (%s, coalesce(%s, now()), %s, %s)",
+            (elevator_pk, effective_at, property_org_id, recorded_by))
+
+
+def list_rejects(conn: psycopg.Connection, *, limit: int, offset: int,
+                 reason: str | None = None, elevator_id: str | None = None) -> list[Row]:
+    """Rejected messages, newest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, received_at, topic, elevator_id, reason, detail, payload, payload_size "
+            "FROM ingest_rejects WHERE (%(reason)s::text IS NULL OR reason = %(reason)s) "
+            "AND (%(eid)s::text IS NULL OR elevator_id = %(eid)s) "
+            "ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
+            {"reason": reason, "eid": elevator_id, "limit": limit, "offset": offset}
+        ).fetchall()
+
+
+def reject_counts(conn: psycopg.Connection) -> list[tuple[str, int]]:
+    """(reason, stored rejects) for the metrics page."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return [(r[0], r[1]) for r in cur.execute(
+            "SELECT reason, count(*) FROM ingest_rejects GROUP BY reason").fetchall()]

@@ -1,0 +1,157 @@
+"""The `whistle` command: the composition root that wires the packages together.
+
+Each command builds the settings once, starts what it needs (embedded database and
+broker when none are configured) and passes the settings down. Imports of the heavy
+packages happen inside the commands, so `whistle --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import structlog
+import typer
+
+from whistle import logs
+from whistle.settings import Settings
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+    help="Whistle: elevator safety monitoring. Settings come from WHISTLE_* variables.")
+log = structlog.get_logger("whistle")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextmanager
+def _stop_on_signal() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM (restores the old handlers afterwards)."""
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _serve_metrics(settings: Settings) -> None:
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.api_host)
+        log.info("metrics served", url=f"http://{settings.api_host}:{settings.metrics_port}/")
+
+
+@app.command()
+def ingest() -> None:
+    """Run the MQTT ingester alone (several may share the subscription)."""
+    from ingest.service import Ingester
+    from whistle.runtime import services
+
+    with services(_settings()) as settings, _stop_on_signal() as stop:
+        _serve_metrics(settings)
+        ingester = Ingester(settings)
+        ingester.start()
+        stop.wait()
+        ingester.stop()
+
+
+@app.command()
+def rules() -> None:
+    """Run the rules engine alone (alerts, escalation, notifications)."""
+    from rules.service import RulesService
+    from whistle.runtime import services
+
+    with services(_settings()) as settings, _stop_on_signal() as stop:
+        _serve_metrics(settings)
+        service = RulesService(settings)
+        service.start()
+        stop.wait()
+        service.stop()
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API and dashboard alone."""
+    from api.server import run_api
+    from whistle.runtime import services
+
+    with services(_settings(), broker=False) as settings:
+        run_api(settings)
+
+
+@app.command()
+def serve() -> None:
+    """Run ingester, rules engine and API in one process."""
+    from api.server import run_api
+    from ingest.service import Ingester
+    from rules.service import RulesService
+    from whistle.runtime import services
+
+    with services(_settings()) as settings:
+        service = RulesService(settings)
+        ingester = Ingester(settings, on_commit=service.feed)
+        service.start(external_feed=True)
+        ingester.start()
+        try:
+            run_api(settings)
+        finally:
+            ingester.stop()
+            service.stop()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations and exit."""
+    from whistle.runtime import services
+
+    with services(_settings(), broker=False):
+        pass
+
+
+@app.command("admin-token")
+def admin_token() -> None:
+    """Print the admin token (the generated one if WHISTLE_ADMIN_TOKEN is unset)."""
+    from whistle.runtime import load_or_create_admin_token
+
+    settings = Settings()
+    typer.echo(settings.admin_token or load_or_create_admin_token(settings.data_dir))
+
+
+def _register_optional() -> None:
+    """Commands contributed by other packages, when they are installed."""
+    try:
+        from simulators.cli import simulate
+    except ImportError:
+        return
+    app.command("simulate")(simulate)
+
+
+def main() -> None:
+    """Console entry point."""
+    _register_optional()
+    app()
+
+
+@app.command()
+def demo(
+    elevators: Annotated[int, typer.Option(help="simulated elevators besides the tower")] = 12,
+    seed: Annotated[int, typer.Option(help="seed of the simulated fleet")] = 7,
+) -> None:
+    """Embedded database and broker, a simulated fleet with faults, and the dashboard."""
+    from whistle.demo import run_demo
+
+    run_demo(_settings(), elevators=elevators, seed=seed)

@@ -1,0 +1,1 @@
+"""Embedded PostgreSQL and MQTT broker, started when no external ones are configured."""

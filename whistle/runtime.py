@@ -1,0 +1,64 @@
+"""Start-up shared by every entry point: embedded services if needed, migrations, admin token."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import structlog
+
+from whistle.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def admin_token_file(data_dir: Path) -> Path:
+    """Where a generated admin token is kept."""
+    return data_dir / "admin_token"
+
+
+def load_or_create_admin_token(data_dir: Path) -> str:
+    """The admin token kept in the data folder, created on first use (mode 600)."""
+    path = admin_token_file(data_dir)
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    log.info("generated an admin token (WHISTLE_ADMIN_TOKEN was not set)", file=str(path))
+    return token
+
+
+@contextmanager
+def services(settings: Settings, *, database: bool = True, broker: bool = True
+             ) -> Iterator[Settings]:
+    """Settings with a database and a broker that are up (embedded ones started if unset).
+
+    Embedded servers started here are stopped when the block exits. The database is
+    migrated before the settings are handed over.
+    """
+    from storage.db import migrate, wait_for
+    from whistle.embedded.broker import EmbeddedBroker
+    from whistle.embedded.postgres import EmbeddedPostgres
+
+    with ExitStack() as stack:
+        updates: dict[str, object] = {}
+        if database and settings.database_url is None:
+            pg = EmbeddedPostgres(settings.data_dir)
+            stack.callback(pg.close)
+            updates["database_url"] = pg.start()
+        if broker and settings.mqtt_url is None:
+            mq = EmbeddedBroker(settings.data_dir)
+            stack.callback(mq.close)
+            updates["mqtt_url"] = mq.start()
+        if settings.admin_token is None:
+            updates["admin_token"] = load_or_create_admin_token(settings.data_dir)
+        ready = settings.model_copy(update=updates)
+        if database:
+            assert ready.database_url is not None
+            wait_for(ready.database_url)
+            migrate(ready.database_url)
+        yield ready

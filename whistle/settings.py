@@ -1,0 +1,99 @@
+"""Every setting of Whistle, read from the environment (``WHISTLE_*``) once per entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_MARKER = "pyproject.toml"
+
+
+def default_data_dir() -> Path:
+    """./var when run from a Whistle checkout, else the user's data directory."""
+    cwd = Path.cwd()
+    marker = cwd / REPO_MARKER
+    if marker.is_file() and 'name = "whistle"' in marker.read_text(errors="replace"):
+        return cwd / "var"
+    return Path(platformdirs.user_data_dir("whistle"))
+
+
+class Settings(BaseSettings):
+    """Whistle's configuration; CONTRACT section 4 plus documented extensions."""
+
+    model_config = SettingsConfigDict(env_prefix="WHISTLE_", extra="ignore", frozen=True)
+
+    # --- the contract -------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset starts an embedded server")
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://host:port; unset starts an embedded broker")
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    admin_token: str | None = Field(
+        default=None, description="first admin token; unset generates one kept in the data dir")
+
+    # --- extensions ---------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=default_data_dir)
+    api_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(
+        default=None, description="serve /metrics on this port from `whistle ingest`/`rules`")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    mqtt_protocol: Literal["5", "3.1.1", "auto"] = Field(
+        default="auto", description="auto tries MQTT 5 and falls back to 3.1.1 when refused")
+    mqtt_topic_prefix: str = Field(
+        default="", description="prepended to every topic (lets tests share one broker)")
+    mqtt_client_id: str = Field(default="whistle-ingest", description="fixed: persistent session")
+    mqtt_share_group: str | None = Field(
+        default="whistle", description="MQTT 5 shared subscription group; empty disables")
+    mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    mqtt_receive_maximum: int = Field(
+        default=4096, ge=1, le=65535, description="unacknowledged messages the broker may send")
+    mqtt_keepalive_s: int = Field(default=30, ge=5)
+
+    ingest_batch_samples: int = Field(default=5000, ge=1, description="flush at this size")
+    ingest_flush_ms: int = Field(default=100, ge=1, le=100, description="flush at the latest")
+    ingest_max_pending_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024 * 1024, description="memory bound while the db is down")
+    ingest_future_tolerance_s: float = 300.0
+    ingest_max_message_bytes: int = 256 * 1024
+    ingest_max_samples: int = 1000
+
+    offline_after_s: float = Field(default=90.0, gt=0)
+    telemetry_retention_days: int = Field(default=365, ge=1, description="TimescaleDB only")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError("WHISTLE_MQTT_URL must look like mqtt://host:port")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if urlsplit(v).scheme not in ("postgresql", "postgres"):
+            raise ValueError("WHISTLE_DATABASE_URL must be a postgresql:// URL")
+        return v
+
+    @property
+    def mqtt_host_port(self) -> tuple[str, int]:
+        """(host, port) of WHISTLE_MQTT_URL."""
+        if self.mqtt_url is None:
+            raise RuntimeError("no MQTT URL: the embedded broker has not been started")
+        parts = urlsplit(self.mqtt_url)
+        return parts.hostname or "127.0.0.1", parts.port or 1883
+
+    def topic(self, suffix: str) -> str:
+        """A topic under the configured prefix, e.g. topic('lift/+/telemetry')."""
+        return f"{self.mqtt_topic_prefix}{suffix}"
