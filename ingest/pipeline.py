@@ -26,7 +26,14 @@ from whistle.mqtt import Inbound
 from storage import ingest as store
 from storage.copybuf import Batch, encode
 from storage.db import connect
-from whistle.codec import Reject, RejectReason, Sample, Telemetry, check_limits
+from whistle.codec import (
+    REJECT_PAYLOAD_BYTES,
+    Reject,
+    RejectReason,
+    Sample,
+    Telemetry,
+    check_limits,
+)
 from whistle.domain import ElevatorLimits
 from whistle.settings import Settings
 from whistle.stream import Committed
@@ -51,8 +58,8 @@ class _Prepared:
 
 
 def _reject_row(item: Inbound, rej: Reject) -> store.RejectRow:
-    return store.RejectRow(item.topic, item.elevator_id, rej.reason, rej.detail, item.head,
-                           item.size)
+    return store.RejectRow(item.topic, item.elevator_id, rej.reason, rej.detail,
+                           item.payload[:REJECT_PAYLOAD_BYTES], item.size)
 
 
 class Pipeline:
@@ -163,12 +170,11 @@ class Pipeline:
                 return
             except psycopg.OperationalError as exc:
                 self._down(exc)
-            except psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest
                 if self._conn is not None and self._conn.closed:
                     self._down(exc)
                 else:  # the data, not the connection: isolate the message at fault
-                    log.error("batch refused by the database; storing messages one by one",
-                              error=str(exc))
+                    log.exception("batch failed; storing its messages one by one")
                     self._rollback()
                     self._store_one_by_one(items)
                     return
@@ -199,12 +205,13 @@ class Pipeline:
                 self._store([item])
             except psycopg.OperationalError:
                 raise
-            except psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001
                 self._rollback()
-                rej = Reject("storage_error", f"the database refused the message: {exc}")
+                reason = "storage_error" if isinstance(exc, psycopg.Error) else "internal_error"
+                rej = Reject(reason, f"the message could not be stored: {exc}")
                 self._store([Inbound(item.mid, item.qos, item.generation, item.topic,
                                      item.elevator_id, item.size, reject=rej,
-                                     head=item.head)])
+                                     payload=item.payload)])
 
     def _refresh_registry(self, conn: psycopg.Connection) -> None:
         now = time.monotonic()

@@ -114,7 +114,7 @@ def encode(batch: Batch) -> Encoded:
     cols["ts"] = (np.asarray(batch.ts_us, dtype=np.int64) - PG_EPOCH_US, None)
     by_field = list(zip(*map(msgspec.structs.astuple, batch.samples), strict=True))
     for name, dtype, _ in COLUMNS:
-        if name in _IDX:
+        if name in _IDX and name not in cols:  # ts comes from ts_us, not the wire value
             cols[name] = _column(by_field[_IDX[name]], _CODES.get(name), dtype)
     accel = by_field[_IDX["accel"]]
     if accel.count(None) != n:

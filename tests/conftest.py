@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from storage.db import migrate
-from tests.helpers import free_name
+from tests.helpers import free_name, service_dir
 from whistle import logs
 from whistle.embedded.broker import EmbeddedBroker
 from whistle.embedded.postgres import EmbeddedPostgres
@@ -38,15 +38,13 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    # /tmp is traversable by the unprivileged user the server runs as when we are root.
-    data = tmp_path_factory.mktemp("embedded-pg")
-    data.chmod(0o755)
-    pg = EmbeddedPostgres(data)
-    url = pg.start()
-    try:
-        yield url
-    finally:
-        pg.stop(mode="immediate")
+    with service_dir("whistle-test-pg-") as data:
+        pg = EmbeddedPostgres(data)
+        url = pg.start()
+        try:
+            yield url
+        finally:
+            pg.stop(mode="immediate")
 
 
 @pytest.fixture(scope="session")

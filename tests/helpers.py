@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -82,3 +86,85 @@ class Publisher:
         """Disconnect cleanly."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class ApiServer:
+    """The real app under uvicorn in a thread, on a free port; `with ApiServer(s) as url:`."""
+
+    def __init__(self, settings: Any, **app_kwargs: Any) -> None:
+        import uvicorn
+
+        from api.app import create_app
+        from whistle.embedded.ports import free_port
+
+        self.port = free_port()
+        app = create_app(settings.model_copy(update={"api_port": self.port}), **app_kwargs)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
+                                access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        wait_until(lambda: self.server.started, 20, message="uvicorn to start")
+        return self.url
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def register_fleet(conn: Any, ids: list[str], *, district: str = "D1",
+                   rated_load_kg: float = 1000.0, travel_m: float = 60.0,
+                   min_floor: int = 0, max_floor: int = 20) -> dict[str, int]:
+    """Register elevators (with an org and a site) straight through storage; id -> pk."""
+    from storage import registry
+    from whistle.domain import OrgKind, default_landings
+
+    org = registry.create_org(conn, name=free_name("property"), kind=OrgKind.PROPERTY,
+                              district=None)
+    site = registry.create_site(conn, name=free_name("site"), address="1 Test Road",
+                                district=district, property_org_id=org["id"])
+    pks = {}
+    for eid in ids:
+        row = registry.create_elevator(
+            conn, recorded_by="test", id=eid, site_id=site["id"], name=eid,
+            rated_speed_mps=1.75, rated_load_kg=rated_load_kg, min_floor=min_floor,
+            max_floor=max_floor, travel_m=travel_m,
+            landings_m=default_landings(min_floor, max_floor, travel_m), model=None,
+            maintenance_org_id=None, next_inspection_due=None)
+        pks[eid] = row["pk"]
+    return pks
+
+
+def sample(ts_ms: int, seq: int | None = None, **fields: Any) -> dict[str, Any]:
+    """A valid telemetry sample; keyword arguments override or add fields."""
+    s: dict[str, Any] = {"ts": ts_ms, "floor": 3, "pos_m": 9.0, "speed_mps": 0.0,
+                         "door": "closed", "door_lock": True, "safety_chain": True,
+                         "load_kg": 150.0, "occupied": True, "alarm": False,
+                         "motor_temp_c": 41.0, "power": "mains", "mode": "normal"}
+    if seq is not None:
+        s["seq"] = seq
+    s.update(fields)
+    return s
+
+
+def now_ms() -> int:
+    """Current time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+@contextmanager
+def service_dir(prefix: str) -> Iterator[Path]:
+    """A temporary folder directly under /tmp that an unprivileged server user can enter.
+
+    As root the embedded PostgreSQL runs as another user, which cannot enter pytest's
+    private temp folders (mode 700); this one is 755 under the world-writable /tmp.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

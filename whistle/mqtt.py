@@ -23,7 +23,6 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from whistle.codec import (
-    REJECT_PAYLOAD_BYTES,
     Reject,
     Telemetry,
     TelemetryDecoder,
@@ -52,7 +51,7 @@ class Inbound:
     telemetry: Telemetry | None = None
     state: tuple[str, int] | None = None
     reject: Reject | None = None
-    head: bytes = b""  # first 4 KiB of the payload, kept for rejects only
+    payload: bytes = b""  # kept (not copied) so a later refusal can store its first 4 KiB
 
     @property
     def samples(self) -> int:
@@ -106,7 +105,7 @@ class Subscriber:
         self.settings = settings
         self.handoff = handoff
         self.client_id = client_id or settings.mqtt_client_id
-        self.share_group = settings.mqtt_share_group if share_group is None else share_group
+        self.share_group = share_group if share_group is not None else settings.mqtt_share_group
         self.decoder = decoder or TelemetryDecoder(
             max_bytes=settings.ingest_max_message_bytes,
             max_samples=settings.ingest_max_samples,
@@ -195,6 +194,7 @@ class Subscriber:
             log.error("MQTT subscription refused", codes=failed, topics=self.topics())
         else:
             self.subscribed.set()
+            log.info("MQTT subscribed", topics=self.topics())
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.connected.clear()
@@ -216,16 +216,16 @@ class Subscriber:
             if kind == "telemetry":
                 now_us = int(time.time() * 1_000_000)
                 return Inbound(mid, qos, self.generation, topic, elevator_id, size,
-                               telemetry=self.decoder.decode(payload, now_us))
+                               telemetry=self.decoder.decode(payload, now_us), payload=payload)
             if not payload:  # a retained state being cleared
                 return Inbound(mid, qos, self.generation, topic, elevator_id, size)
             return Inbound(mid, qos, self.generation, topic, elevator_id, size,
-                           state=decode_state(payload))
+                           state=decode_state(payload), payload=payload)
         except Reject as rej:
             return Inbound(mid, qos, self.generation, topic, elevator_id, size, reject=rej,
-                           head=payload[:REJECT_PAYLOAD_BYTES])
+                           payload=payload)
         except Exception as exc:  # a bug must not stop the next message
             log.exception("cannot decode message", topic=topic)
             return Inbound(mid, qos, self.generation, topic, elevator_id, size,
                            reject=Reject("internal_error", f"{type(exc).__name__}: {exc}"),
-                           head=payload[:REJECT_PAYLOAD_BYTES])
+                           payload=payload)

@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = Field(
         default="", description="prepended to every topic (lets tests share one broker)")
     mqtt_client_id: str = Field(default="whistle-ingest", description="fixed: persistent session")
-    mqtt_share_group: str | None = Field(
-        default="whistle", description="MQTT 5 shared subscription group; empty disables")
+    mqtt_share_group: str = Field(
+        default="", description=(
+            "MQTT 5 shared subscription group for running several ingesters (each with its "
+            "own client id); empty: one ingester, plain subscription. Off by default because "
+            "Mosquitto 2.0 forgets shared subscriptions of offline sessions when it restarts"))
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     mqtt_receive_maximum: int = Field(
         default=4096, ge=1, le=65535, description="unacknowledged messages the broker may send")

@@ -118,14 +118,10 @@ class EmbeddedBroker:
 
     def _mosquitto_command(self, port: int) -> list[str]:
         assert self.mosquitto is not None
+        # Mosquitto started as root switches to the "mosquitto" user, which may not be able
+        # to reach a folder under root's home or a private temp dir; the embedded broker
+        # runs as whoever runs Whistle, like the rest of the process.
         user = pwd.getpwuid(os.geteuid()).pw_name
-        if os.geteuid() == 0:
-            # Mosquitto drops root privileges to "mosquitto" by default; give it its folder.
-            with contextlib.suppress(KeyError):
-                entry = pwd.getpwnam("mosquitto")
-                user = "mosquitto"
-                for path in [self.dir, *self.dir.iterdir()]:
-                    os.chown(path, entry.pw_uid, entry.pw_gid)
         template = resources.files("whistle.embedded").joinpath("mosquitto.conf").read_text()
         conf = self.dir / "mosquitto.conf"
         conf.write_text(template.format(port=port, dir=self.dir, user=user))

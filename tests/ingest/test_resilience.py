@@ -1,0 +1,237 @@
+"""Nothing is lost and nothing is stored twice, whatever crashes.
+
+These tests run `whistle ingest` as real processes. The broker is a private Mosquitto
+started with Whistle's own broker configuration (queue limits sized for an outage, with
+persistence), because a stock broker drops QoS 1 messages once 1000 are queued for an
+absent subscriber; the database outage test uses a private PostgreSQL it can stop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.helpers import (
+    Publisher,
+    free_name,
+    now_ms,
+    register_fleet,
+    sample,
+    service_dir,
+    wait_until,
+)
+from whistle.embedded.broker import EmbeddedBroker, find_mosquitto
+from whistle.embedded.postgres import EmbeddedPostgres
+
+pytestmark = pytest.mark.slow
+
+ELEVATORS = [f"R{i:02d}" for i in range(20)]
+OUTAGE_S = 10.0  # how long the database stays down: the scenario itself, not a wait
+
+
+class IngestProcess:
+    """`python -m whistle ingest` with its log in a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "whistle", "ingest"], env=env,
+                                     stdout=self._out, stderr=subprocess.STDOUT)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_subscribed(self, count: int = 1, timeout: float = 30) -> None:
+        wait_until(lambda: self.text().count("MQTT subscribed") >= count or
+                   self.proc.poll() is not None, timeout, message="ingester subscription")
+        assert self.proc.poll() is None, self.text()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._out.close()
+
+    def stop(self) -> int:
+        """SIGTERM, wait, and return how many messages it committed."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(30)
+        self._out.close()
+        m = re.findall(r'committed_messages"?[=:]\s*(\d+)', self.text())
+        return int(m[-1]) if m else 0
+
+
+@pytest.fixture()
+def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A private broker with Whistle's configuration (Mosquitto if installed)."""
+    b = EmbeddedBroker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+def env_for(db_url: str, mqtt_url: str, tmp_path: Path, client_id: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
+    env.update(WHISTLE_DATABASE_URL=db_url, WHISTLE_MQTT_URL=mqtt_url,
+               WHISTLE_MQTT_CLIENT_ID=client_id, WHISTLE_DATA_DIR=str(tmp_path),
+               WHISTLE_ADMIN_TOKEN="t", WHISTLE_LOG_LEVEL="info", WHISTLE_LOG_FORMAT="json",
+               WHISTLE_MQTT_SESSION_EXPIRY_S="600")
+    return env
+
+
+def count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT count(*) FROM telemetry").fetchone()[0])
+
+
+def duplicates(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT count(*) - count(DISTINCT (elevator_pk, ts, seq)) "
+                                "FROM telemetry").fetchone()[0])
+
+
+class Stream:
+    """Publishes n 1-sample QoS 1 messages round-robin over the elevators in a thread."""
+
+    def __init__(self, mqtt_url: str, n: int, *, start_seq: int = 0, rate: float | None = None,
+                 t0: int | None = None) -> None:
+        self.n = n
+        self.sent = 0
+        self.pub = Publisher(mqtt_url, window=100)
+        self.t0 = t0 or now_ms() - 3_600_000
+        self.start_seq = start_seq
+        self.rate = rate
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        began = time.monotonic()
+        for i in range(self.n):
+            seq = self.start_seq + i // len(ELEVATORS)
+            eid = ELEVATORS[i % len(ELEVATORS)]
+            self.pub.publish(f"lift/{eid}/telemetry", sample(self.t0 + seq * 100, seq))
+            self.sent += 1
+            if self.rate and self.sent % 50 == 0:  # pace the stream: a fleet, not a flood
+                ahead = self.sent / self.rate - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+    def start(self) -> Stream:
+        self.thread.start()
+        return self
+
+    def finish(self, timeout: float = 120) -> None:
+        self.thread.join(timeout)
+        self.pub.wait_acked(self.n, timeout)
+        self.pub.close()
+
+
+@pytest.fixture()
+def fleet_db(db: psycopg.Connection, pg_url: str) -> str:
+    register_fleet(db, ELEVATORS)
+    return pg_url
+
+
+def test_sigkill_mid_stream_loses_and_duplicates_nothing(
+        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path) -> None:
+    env = env_for(fleet_db, broker.url, tmp_path, free_name("ingest"))
+    first = IngestProcess(env, tmp_path / "first.log")
+    first.wait_subscribed()
+    stream = Stream(broker.url, 20_000).start()
+    wait_until(lambda: count(fleet_db) >= 4_000, 60, message="a fifth stored")
+    first.kill()  # no chance to flush or acknowledge: whatever was in flight is redelivered
+    killed_at = count(fleet_db)
+    assert killed_at < 20_000, "the kill must land mid-stream"
+    second = IngestProcess(env, tmp_path / "second.log")
+    second.wait_subscribed()
+    stream.finish()
+    wait_until(lambda: count(fleet_db) >= 20_000, 90, message="all 20,000 samples")
+    second.stop()
+    assert count(fleet_db) == 20_000
+    assert duplicates(fleet_db) == 0
+
+
+@pytest.mark.skipif(find_mosquitto() is None,
+                    reason="amqtt, the fallback broker, keeps no persistence across restarts")
+def test_broker_restart_loses_nothing_published_after_it(
+        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path) -> None:
+    env = env_for(fleet_db, broker.url, tmp_path, free_name("ingest"))
+    ing = IngestProcess(env, tmp_path / "ingest.log")
+    ing.wait_subscribed()
+    before = Stream(broker.url, 2_000).start()
+    before.finish()
+    wait_until(lambda: count(fleet_db) == 2_000, 60, message="the first 2,000")
+    broker.stop()
+    broker.requested_port = broker.port
+    broker.start()
+    # Published at once, while the ingester is still reconnecting: its persistent session
+    # survived the restart, so the broker queues these for it.
+    after = Stream(broker.url, 3_000, start_seq=100).start()
+    after.finish()
+    ing.wait_subscribed(count=2)
+    wait_until(lambda: count(fleet_db) == 5_000, 90, message="everything after the restart")
+    ing.stop()
+    assert duplicates(fleet_db) == 0
+
+
+def test_database_down_for_ten_seconds_loses_nothing(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    with service_dir("whistle-test-outage-") as data:
+        _database_outage(broker, tmp_path, EmbeddedPostgres(data))
+
+
+def _database_outage(broker: EmbeddedBroker, tmp_path: Path, pg: EmbeddedPostgres) -> None:
+    url = pg.start()
+    try:
+        from storage.db import migrate
+
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            register_fleet(conn, ELEVATORS)
+        ing = IngestProcess(env_for(url, broker.url, tmp_path, free_name("ingest")),
+                            tmp_path / "ingest.log")
+        ing.wait_subscribed()
+        stream = Stream(broker.url, 12_000, rate=600).start()  # ~20 s of traffic
+        wait_until(lambda: count(url) >= 1_000, 60, message="traffic flowing")
+        pg.stop()
+        time.sleep(OUTAGE_S)
+        assert stream.sent < stream.n, "the outage must fall mid-stream"
+        pg.requested_port = pg.port
+        pg.start()
+        stream.finish()
+        wait_until(lambda: count(url) == 12_000, 120, message="all 12,000 after the outage")
+        assert duplicates(url) == 0
+        log = ing.text()
+        assert "database unreachable" in log and "database reachable" in log
+        ing.stop()
+    finally:
+        pg.stop(mode="immediate")
+
+
+def test_two_ingesters_share_the_subscription_and_store_each_sample_once(
+        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path) -> None:
+    group = free_name("share")
+    procs = []
+    for i in range(2):
+        env = env_for(fleet_db, broker.url, tmp_path, free_name(f"ingest{i}"))
+        env["WHISTLE_MQTT_SHARE_GROUP"] = group
+        env["WHISTLE_MQTT_PROTOCOL"] = "5"
+        procs.append(IngestProcess(env, tmp_path / f"ingest{i}.log"))
+    for p in procs:
+        p.wait_subscribed()
+    stream = Stream(broker.url, 20_000).start()
+    stream.finish()
+    wait_until(lambda: count(fleet_db) >= 20_000, 90, message="all 20,000 samples")
+    committed = [p.stop() for p in procs]
+    assert count(fleet_db) == 20_000 and duplicates(fleet_db) == 0
+    assert all(c > 1_000 for c in committed), f"both must take a share: {committed}"
+    assert sum(committed) == 20_000
