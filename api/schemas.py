@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -74,7 +75,7 @@ class ElevatorCreate(Body):
         if low is not None and high is not None and len(v) != high - low + 1:
             raise ValueError(f"needs one height per floor from {low} to {high} "
                              f"({high - low + 1} values), got {len(v)}")
-        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(v)):
             raise ValueError("heights must increase from the lowest landing up")
         if v and v[0] != 0:
             raise ValueError("the lowest landing is the reference: its height must be 0")

@@ -22,7 +22,6 @@ import psycopg
 import structlog
 
 from ingest import metrics
-from whistle.mqtt import Inbound
 from storage import ingest as store
 from storage.copybuf import Batch, encode
 from storage.db import connect
@@ -35,6 +34,7 @@ from whistle.codec import (
     check_limits,
 )
 from whistle.domain import ElevatorLimits
+from whistle.mqtt import Inbound
 from whistle.settings import Settings
 from whistle.stream import Committed
 
@@ -170,7 +170,7 @@ class Pipeline:
                 return
             except psycopg.OperationalError as exc:
                 self._down(exc)
-            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest
+            except Exception as exc:
                 if self._conn is not None and self._conn.closed:
                     self._down(exc)
                 else:  # the data, not the connection: isolate the message at fault
@@ -205,7 +205,7 @@ class Pipeline:
                 self._store([item])
             except psycopg.OperationalError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._rollback()
                 reason = "storage_error" if isinstance(exc, psycopg.Error) else "internal_error"
                 rej = Reject(reason, f"the message could not be stored: {exc}")

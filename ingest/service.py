@@ -7,8 +7,8 @@ from collections.abc import Callable
 import structlog
 
 from ingest import metrics
-from whistle.mqtt import Inbound, Subscriber
 from ingest.pipeline import Pipeline
+from whistle.mqtt import Inbound, Subscriber
 from whistle.settings import Settings
 from whistle.stream import Committed
 

@@ -152,7 +152,7 @@ def encode(batch: Batch) -> Encoded:
         null = {name for bit, name in enumerate(nullable) if int(p) >> bit & 1}
         chunks.append(_pack(cols, rows, null))
     chunks.append(COPY_TRAILER)
-    return Encoded(b"".join(chunks), int(len(order)), fault_rows)
+    return Encoded(b"".join(chunks), len(order), fault_rows)
 
 
 def _pack(cols: dict[str, tuple[np.ndarray, np.ndarray | None]], rows: np.ndarray,

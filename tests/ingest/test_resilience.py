@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import psycopg
 import pytest
@@ -42,7 +43,10 @@ OUTAGE_S = 10.0  # how long the database stays down: the scenario itself, not a 
 class IngestProcess:
     """`python -m whistle ingest` with its log in a file."""
 
+    started: ClassVar[list[IngestProcess]] = []
+
     def __init__(self, env: dict[str, str], log: Path) -> None:
+        IngestProcess.started.append(self)
         self.log = log
         self._out = log.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "whistle", "ingest"], env=env,
@@ -69,6 +73,18 @@ class IngestProcess:
         self._out.close()
         m = re.findall(r'committed_messages"?[=:]\s*(\d+)', self.text())
         return int(m[-1]) if m else 0
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    """Kill any ingester a failed test left running."""
+    yield
+    for p in IngestProcess.started:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait(10)
+        p._out.close()
+    IngestProcess.started.clear()
 
 
 @pytest.fixture()

@@ -1,0 +1,289 @@
+"""`make bench`: Whistle's ingester against the ceiling and against the Node-RED peer.
+
+In one run, on this machine, interleaved per repetition:
+  (a) ceiling: a bare paho subscriber counting the messages from the same broker;
+  (b) `whistle ingest` storing them (validation, dedup index, ack after commit);
+  (c) the Node-RED peer of ../shared/peers/node-red (`run.sh N BATCH`);
+for 1-sample messages and for 50-sample array messages, QoS 1, a publisher window of 100.
+Figures are medians over the repetitions and are reported as ratios measured in the
+same run, because this machine is shared and noisy. Writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from bench.load import Publisher, make_messages
+from storage.db import migrate
+from tests.helpers import register_fleet
+from whistle import logs
+from whistle.embedded.broker import EmbeddedBroker
+from whistle.embedded.postgres import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "ingest.json"
+PEER = ROOT.parent / "shared" / "peers" / "node-red"
+ELEVATORS = 100
+WINDOW = 100
+console = Console(stderr=True)
+
+
+def proc_cpu(pid: int) -> float:
+    """user + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a process, MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def host_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+class Services:
+    """A private PostgreSQL (Whistle's embedded configuration) and Mosquitto for the run."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="whistle-bench-"))
+        self.dir.chmod(0o755)
+        self.pg = EmbeddedPostgres(self.dir)
+        url = self.pg.start()
+        with psycopg.connect(url, autocommit=True) as conn:  # exact end-of-run stopwatch
+            conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+        self.pg.stop()
+        self.pg.requested_port = self.pg.port
+        self.url = self.pg.start()
+        migrate(self.url)
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            register_fleet(conn, [f"el-{i:04d}" for i in range(ELEVATORS)],
+                           travel_m=70.0, rated_load_kg=1000.0)
+        self.broker = EmbeddedBroker(self.dir)
+        self.mqtt_url = self.broker.start()
+        assert self.broker.port is not None
+        self.mqtt_port = self.broker.port
+
+    def close(self) -> None:
+        self.broker.stop()
+        self.pg.stop(mode="immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_ceiling(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[str, Any]:
+    """The bare subscriber: messages/s from the first publish to the last arrival."""
+    sub = subprocess.Popen([sys.executable, "-m", "bench.bare_subscriber", "--port",
+                            str(svc.mqtt_port), "--n", str(len(msgs))],
+                           stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert sub.stdout is not None
+    assert sub.stdout.readline().strip() == "ready"
+    pub = Publisher("127.0.0.1", svc.mqtt_port, WINDOW)
+    t0 = time.time()
+    pub_s = pub.publish_all(msgs)
+    line = json.loads(sub.stdout.readline())
+    sub.wait(30)
+    pub.close()
+    seconds = line["last"] - t0
+    return {"msgs_per_s": len(msgs) / seconds, "samples_per_s": n / seconds,
+            "seconds": seconds, "cpu_s": line["cpu_s"], "publish_s": pub_s,
+            "cpu_us_per_sample": line["cpu_s"] / n * 1e6,
+            "peak_rss_mb": line["peak_rss_mb"]}
+
+
+def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path
+                ) -> dict[str, Any]:
+    """`whistle ingest` with its defaults: samples/s from first publish to the last commit."""
+    with psycopg.connect(svc.url, autocommit=True) as conn:
+        conn.execute("TRUNCATE telemetry, elevator_state, ingest_rejects")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
+    env.update(WHISTLE_DATABASE_URL=svc.url, WHISTLE_MQTT_URL=svc.mqtt_url,
+               WHISTLE_MQTT_CLIENT_ID=f"bench-{time.time_ns()}", WHISTLE_DATA_DIR=str(tmp),
+               WHISTLE_ADMIN_TOKEN="bench", WHISTLE_LOG_FORMAT="json",
+               WHISTLE_MQTT_SESSION_EXPIRY_S="60")
+    log = tmp / "ingest.log"
+    out = log.open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "whistle", "ingest"], env=env, stdout=out,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while "MQTT subscribed" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"bench: whistle ingest did not start:\n{log.read_text()}")
+        time.sleep(0.05)
+    pub = Publisher("127.0.0.1", svc.mqtt_port, WINDOW)
+    cpu0, host0 = proc_cpu(proc.pid), host_cpu()
+    t0 = time.time()
+    pub_s = pub.publish_all(msgs)
+    rows, last_change, last_rows = 0, time.monotonic(), -1
+    with psycopg.connect(svc.url, autocommit=True) as conn:
+        while rows < n and time.monotonic() - last_change < 10:
+            time.sleep(0.05)
+            rows = int(conn.execute("SELECT count(*) FROM telemetry").fetchone()[0])
+            if rows != last_rows:
+                last_rows, last_change = rows, time.monotonic()
+        end = conn.execute("SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) "
+                           "FROM telemetry").fetchone()[0]
+        distinct = conn.execute("SELECT count(DISTINCT (elevator_pk, ts, seq)) FROM telemetry"
+                                ).fetchone()[0]
+    cpu1, host1 = proc_cpu(proc.pid), host_cpu()
+    rss = peak_rss_mb(proc.pid)
+    pub.close()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    out.close()
+    seconds = float(end) - t0
+    return {"msgs_per_s": len(msgs) / seconds, "samples_per_s": rows / seconds,
+            "seconds": seconds, "rows": rows, "duplicates": rows - distinct,
+            "cpu_s": cpu1 - cpu0, "cpu_us_per_sample": (cpu1 - cpu0) / max(rows, 1) * 1e6,
+            "peak_rss_mb": rss, "publish_s": pub_s,
+            "host_cpu_busy": (host1[0] - host0[0]) / max(1, host1[1] - host0[1])}
+
+
+def run_peer(n: int, batch: int, peer_dir: Path) -> dict[str, Any] | None:
+    """The Node-RED peer's own harness; None (with a note) where it cannot run."""
+    if not (peer_dir / "run.sh").exists() or shutil.which("node") is None:
+        console.print(f"[yellow]peer skipped: {peer_dir}/run.sh or node not found")
+        return None
+    env = dict(os.environ, BENCH_ARGS=f"--outstanding {WINDOW}")
+    r = subprocess.run(["bash", str(peer_dir / "run.sh"), str(n), str(batch)], env=env,
+                       capture_output=True, text=True, timeout=1800)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if r.returncode != 0 or not lines:
+        console.print(f"[yellow]peer failed ({r.returncode}): {r.stderr[-800:]}")
+        return None
+    out: dict[str, Any] = json.loads(lines[-1])
+    out["cpu_us_per_sample"] = (out["peer_cpu_s"] or 0) / max(out["rows"], 1) * 1e6
+    return out
+
+
+def median(runs: list[dict[str, Any]], key: str) -> float:
+    """Median of one figure over the runs."""
+    return float(statistics.median(r[key] for r in runs))
+
+
+def main() -> None:
+    """Run the matrix and write bench/results/ingest.json."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n1", type=int, default=50_000, help="samples, 1 per message")
+    ap.add_argument("--n50", type=int, default=200_000, help="samples, 50 per message")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-peer", action="store_true", help="skip the Node-RED peer")
+    ap.add_argument("--peer-dir", type=Path, default=PEER)
+    a = ap.parse_args()
+    logs.configure("warning")
+    configs = [(a.n1, 1), (a.n50, 50)]
+    runs: dict[str, list[dict[str, Any]]] = {}
+    svc = Services()
+    try:
+        with Progress(console=console) as progress:
+            steps = a.repeats * len(configs) * (2 if a.no_peer else 3)
+            task = progress.add_task("benchmark", total=steps)
+            for rep in range(a.repeats):
+                for n, batch in configs:
+                    msgs = make_messages(n, batch, ELEVATORS, int(time.time() * 1000) - n * 1000)
+                    label = f"{n}x{batch}"
+                    progress.update(task, description=f"{label} ceiling #{rep + 1}")
+                    runs.setdefault(f"ceiling-{batch}", []).append(run_ceiling(svc, msgs, n))
+                    progress.advance(task)
+                    progress.update(task, description=f"{label} whistle #{rep + 1}")
+                    with tempfile.TemporaryDirectory() as tmp:
+                        runs.setdefault(f"whistle-{batch}", []).append(
+                            run_whistle(svc, msgs, n, Path(tmp)))
+                    progress.advance(task)
+                    if not a.no_peer:
+                        progress.update(task, description=f"{label} node-red #{rep + 1}")
+                        peer = run_peer(n, batch, a.peer_dir)
+                        if peer:
+                            runs.setdefault(f"peer-{batch}", []).append(peer)
+                        progress.advance(task)
+    finally:
+        svc.close()
+    report(runs, a)
+
+
+def report(runs: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> None:
+    """Print the table and write the JSON file."""
+    c1, w1, w50 = runs["ceiling-1"], runs["whistle-1"], runs["whistle-50"]
+    p1, p50 = runs.get("peer-1", []), runs.get("peer-50", [])
+    result: dict[str, Any] = {
+        "ceiling_msgs_per_s": round(median(c1, "msgs_per_s")),
+        "ingest_msgs_per_s": round(median(w1, "msgs_per_s")),
+        "ratio": round(median(w1, "msgs_per_s") / median(c1, "msgs_per_s"), 3),
+        "ceiling_batch_samples_per_s": round(median(runs["ceiling-50"], "samples_per_s")),
+        "batch_samples_per_s": round(median(w50, "samples_per_s")),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in w1 + w50), 1),
+        "ingest_cpu_us_per_sample": round(median(w1, "cpu_us_per_sample"), 1),
+        "batch_cpu_us_per_sample": round(median(w50, "cpu_us_per_sample"), 2),
+        "duplicates": sum(r["duplicates"] for r in w1 + w50),
+    }
+    if p1 and p50:
+        result.update({
+            "peer_samples_per_s": round(median(p1, "samples_per_s")),
+            "peer_batch_samples_per_s": round(median(p50, "samples_per_s")),
+            "whistle_vs_peer_samples": round(
+                median(w1, "samples_per_s") / median(p1, "samples_per_s"), 3),
+            "whistle_vs_peer_batch_samples": round(
+                median(w50, "samples_per_s") / median(p50, "samples_per_s"), 3),
+            "peer_cpu_us_per_sample": round(median(p1, "cpu_us_per_sample"), 1),
+            "peer_batch_cpu_us_per_sample": round(median(p50, "cpu_us_per_sample"), 2),
+            "whistle_vs_peer_cpu_per_sample": round(
+                median(w1, "cpu_us_per_sample") / median(p1, "cpu_us_per_sample"), 3),
+            "whistle_vs_peer_batch_cpu_per_sample": round(
+                median(w50, "cpu_us_per_sample") / median(p50, "cpu_us_per_sample"), 3),
+        })
+    result["config"] = {"n1": a.n1, "n50": a.n50, "repeats": a.repeats, "window": WINDOW,
+                        "elevators": ELEVATORS, "qos": 1}
+    result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+                         "python": platform.python_version(),
+                         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    result["runs"] = runs
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+    table = Table(title=f"Ingest benchmark (medians of {a.repeats}, QoS 1, window {WINDOW})")
+    for col in ("run", "msgs/s", "samples/s", "CPU µs/sample", "peak RSS MB", "vs ceiling"):
+        table.add_column(col, justify="right")
+    ceil = {1: median(c1, "msgs_per_s"), 50: median(runs["ceiling-50"], "msgs_per_s")}
+    for name in ("ceiling-1", "whistle-1", "peer-1", "ceiling-50", "whistle-50", "peer-50"):
+        rs = runs.get(name)
+        if not rs:
+            continue
+        batch = int(name.split("-")[1])
+        msgs = median(rs, "msgs_per_s") if "msgs_per_s" in rs[0] else \
+            median(rs, "samples_per_s") / batch
+        table.add_row(name, f"{msgs:,.0f}", f"{median(rs, 'samples_per_s'):,.0f}",
+                      f"{median(rs, 'cpu_us_per_sample'):.1f}" if "cpu_us_per_sample" in rs[0]
+                      else "-", f"{median(rs, 'peak_rss_mb'):.0f}",
+                      f"{msgs / ceil[batch]:.2f}")
+    console.print(table)
+    summary = {k: v for k, v in result.items() if k not in ("runs",)}
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
