@@ -132,12 +132,12 @@ def admin_token() -> None:
 
 
 def _register_optional() -> None:
-    """Commands contributed by other packages, when they are installed."""
-    try:
-        from simulators.cli import simulate
-    except ImportError:
-        return
+    """Commands whose options are defined by other packages (the simulator, the evaluation)."""
+    from rules.evaluate import evaluate_command
+    from simulators.cli import simulate
+
     app.command("simulate")(simulate)
+    app.command("evaluate")(evaluate_command)
 
 
 def main() -> None:
