@@ -28,7 +28,8 @@ log = structlog.get_logger(__name__)
 
 DEFAULTS_RESOURCE = "defaults.toml"
 GENERIC_KEYS = ("severity", "enabled", "suppress_in")
-SECTIONS = ("engine", "rules", "models", "elevators")
+# "escalation" belongs to rules/settings.py (the lifecycle policy); the engine skips it.
+SECTIONS = ("engine", "rules", "models", "elevators", "escalation")
 WATCH_INTERVAL_S = 2.0
 
 Value = float | bool | str | list[str]

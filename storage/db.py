@@ -77,12 +77,17 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "whistle"
-              ) -> ConnectionPool:
-    """A connection pool whose connections return rows as dicts."""
+def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "whistle",
+              autocommit: bool = False) -> ConnectionPool:
+    """A connection pool whose connections return rows as dicts.
+
+    With autocommit, every storage function's own `conn.transaction()` is a real
+    transaction that is committed when the function returns, before any response.
+    """
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, name=name, open=False,
-        kwargs={"row_factory": dict_row, "application_name": f"whistle-{name}"},
+        kwargs={"row_factory": dict_row, "application_name": f"whistle-{name}",
+                "autocommit": autocommit},
         reconnect_timeout=3600)
     pool.open(wait=True, timeout=30)
     return pool

@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
+from storage import outbox
 from whistle.domain import DISTRICT_KINDS, OrgKind, Principal
 
 Row = dict[str, Any]
@@ -218,6 +219,8 @@ def create_elevator(conn: psycopg.Connection, *, recorded_by: str, id: str, site
             cur.execute(
                 "INSERT INTO elevator_property (elevator_pk, effective_from, org_id, "
                 "recorded_by) VALUES (%s, now(), %s, %s)", (pk[0], site[0], recorded_by))
+            outbox.notify(conn, outbox.REGISTRY_CHANNEL, {"elevator_pk": pk[0],
+                                                          "change": "registered"})
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"elevator {id!r} is already registered") from None
     return get_elevator(conn, principal=ADMIN, elevator_id=id, offline_after_s=90)
@@ -298,6 +301,8 @@ def handover(conn: psycopg.Connection, *, elevator_pk: int, property_org_id: int
             "INSERT INTO elevator_property (elevator_pk, effective_from, org_id, recorded_by) "
             "VALUES (%s, coalesce(%s, now()), %s, %s)",
             (elevator_pk, effective_at, property_org_id, recorded_by))
+        outbox.notify(conn, outbox.REGISTRY_CHANNEL, {"elevator_pk": elevator_pk,
+                                                      "change": "handover"})
 
 
 def list_rejects(conn: psycopg.Connection, *, limit: int, offset: int,

@@ -64,6 +64,9 @@ class AlertKind(StrEnum):
     MAINTENANCE_OVERDUE = "maintenance_overdue"
 
 
+# Kinds Whistle raises beyond the contract (CONTRACT: "extend it freely").
+EXTENSION_KINDS = ("door_closing_slow",)
+
 DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.TRAPPED_PASSENGER: Severity.CRITICAL,
     AlertKind.DOOR_OPEN_WHILE_MOVING: Severity.CRITICAL,

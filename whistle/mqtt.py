@@ -18,6 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -59,17 +60,17 @@ class Inbound:
         return len(self.telemetry.samples) if self.telemetry else 0
 
 
-def negotiate_protocol(host: str, port: int, wanted: str) -> int:
-    """mqtt.MQTTv5 if the broker accepts it (or it was asked for), else mqtt.MQTTv311."""
+def negotiate_protocol(host: str, port: int, wanted: str) -> MQTTProtocolVersion:
+    """MQTT 5 if the broker accepts it (or it was asked for), else MQTT 3.1.1."""
     if wanted == "5":
-        return mqtt.MQTTv5
+        return MQTTProtocolVersion.MQTTv5
     if wanted == "3.1.1":
-        return mqtt.MQTTv311
+        return MQTTProtocolVersion.MQTTv311
     result: dict[str, bool] = {}
     done = threading.Event()
-    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+    probe = mqtt.Client(CallbackAPIVersion.VERSION2,
                         client_id=f"whistle-probe-{uuid.uuid4().hex[:8]}",
-                        protocol=mqtt.MQTTv5)
+                        protocol=MQTTProtocolVersion.MQTTv5)
 
     def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         result["ok"] = not rc.is_failure
@@ -86,14 +87,14 @@ def negotiate_protocol(host: str, port: int, wanted: str) -> int:
         probe.loop_start()
         done.wait(PROBE_TIMEOUT_S)
     except OSError:
-        return mqtt.MQTTv5  # the broker is down: try 5 first when it comes back
+        return MQTTProtocolVersion.MQTTv5  # the broker is down: try 5 when it comes back
     finally:
         probe.disconnect()
         probe.loop_stop()
     if result.get("ok", True):
-        return mqtt.MQTTv5
+        return MQTTProtocolVersion.MQTTv5
     log.warning("broker refused MQTT 5; falling back to MQTT 3.1.1", broker=f"{host}:{port}")
-    return mqtt.MQTTv311
+    return MQTTProtocolVersion.MQTTv311
 
 
 class Subscriber:
@@ -121,20 +122,20 @@ class Subscriber:
     @property
     def protocol_name(self) -> str:
         """'5' or '3.1.1'."""
-        return "5" if self.protocol == mqtt.MQTTv5 else "3.1.1"
+        return "5" if self.protocol == MQTTProtocolVersion.MQTTv5 else "3.1.1"
 
     def topics(self) -> list[str]:
         """The subscription filters, shared between ingesters where MQTT 5 allows it."""
         filters = [self.settings.topic("lift/+/telemetry"), self.settings.topic("lift/+/state")]
         group = self.share_group
-        if group and self.protocol == mqtt.MQTTv5:
+        if group and self.protocol == MQTTProtocolVersion.MQTTv5:
             filters = [f"$share/{group}/{f}" for f in filters]
         return filters
 
     def _make_client(self) -> mqtt.Client:
-        v5 = self.protocol == mqtt.MQTTv5
+        v5 = self.protocol == MQTTProtocolVersion.MQTTv5
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+            CallbackAPIVersion.VERSION2, client_id=self.client_id,
             protocol=self.protocol, manual_ack=True,
             clean_session=None if v5 else False)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
@@ -148,8 +149,8 @@ class Subscriber:
     def start(self) -> None:
         """Connect in the background; paho reconnects with backoff by itself."""
         kwargs: dict[str, Any] = {}
-        if self.protocol == mqtt.MQTTv5:
-            props = Properties(PacketTypes.CONNECT)
+        if self.protocol == MQTTProtocolVersion.MQTTv5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
             props.ReceiveMaximum = self.settings.mqtt_receive_maximum
             kwargs = {"clean_start": False, "properties": props}
@@ -182,8 +183,8 @@ class Subscriber:
             log.error("MQTT connection refused", reason=str(rc))
             return
         self.generation += 1
-        client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.topics()]
-                         if self.protocol == mqtt.MQTTv5 else [(t, 1) for t in self.topics()])
+        v5 = self.protocol == MQTTProtocolVersion.MQTTv5
+        client.subscribe([(t, SubscribeOptions(qos=1) if v5 else 1) for t in self.topics()])
         self.connected.set()
         log.info("MQTT connected", session_present=bool(getattr(flags, "session_present", 0)),
                  generation=self.generation)
@@ -205,7 +206,7 @@ class Subscriber:
         log.warning("MQTT disconnected; paho reconnects with backoff", reason=str(rc))
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.handoff(self.decode(msg.mid, msg.qos, msg.topic, msg.payload))
+        self.handoff(self.decode(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
 
     def decode(self, mid: int, qos: int, topic: str, payload: bytes) -> Inbound:
         """Decode one message into an Inbound; never raises."""

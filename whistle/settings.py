@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     ingest_max_message_bytes: int = 256 * 1024
     ingest_max_samples: int = 1000
 
+    rules_file: Path | None = Field(
+        default=None, description="rules TOML: thresholds, profiles, overrides, [escalation]")
     offline_after_s: float = Field(default=90.0, gt=0)
     telemetry_retention_days: int = Field(default=365, ge=1, description="TimescaleDB only")
 

@@ -1,0 +1,99 @@
+"""Inspections (supervision seals and unseals elevators) and maintenance records."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, status
+from pydantic import Field
+
+from api.deps import ConnDep, PageDep, PrincipalDep, SettingsDep, require
+from api.schemas import Body as BodyModel
+from storage import records, registry
+from whistle.domain import OrgKind
+
+router = APIRouter(tags=["records"])
+
+Notes = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class InspectionResult(StrEnum):
+    """The outcome of an inspection."""
+
+    PASS = "pass"
+    CONDITIONAL = "conditional"
+    FAIL = "fail"
+
+
+class InspectionCreate(BodyModel):
+    """POST /elevators/{id}/inspections."""
+
+    result: InspectionResult
+    notes: Notes | None = None
+    # true: out of service; false: back in service (strict: "yes" is not a seal)
+    seal: Annotated[bool, Field(strict=True)] | None = None
+    next_due: date | None = None
+
+
+class MaintenanceCreate(BodyModel):
+    """POST /elevators/{id}/maintenance (the body is optional)."""
+
+    notes: Notes | None = None
+
+
+def _elevator(conn: ConnDep, principal: PrincipalDep, settings: SettingsDep,
+              elevator_id: str) -> dict[str, Any]:
+    return registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
+                                 offline_after_s=settings.offline_after_s)
+
+
+@router.post("/elevators/{elevator_id}/inspections", status_code=status.HTTP_201_CREATED)
+def record_inspection(elevator_id: str, body: InspectionCreate, conn: ConnDep,
+                      principal: PrincipalDep, settings: SettingsDep) -> dict[str, Any]:
+    """Record an inspection (supervision of the district); `seal` takes the elevator out of
+    service (true) or returns it (false); `next_due` moves the next inspection date."""
+    row = _elevator(conn, principal, settings, elevator_id)
+    require(principal, OrgKind.SUPERVISION)
+    out = records.record_inspection(
+        conn, elevator_pk=row["pk"], result=body.result.value, notes=body.notes,
+        seal=body.seal, next_due=body.next_due, org_id=principal.org_id,
+        recorded_by=principal.actor)
+    after = _elevator(conn, registry.ADMIN, settings, elevator_id)
+    conn.commit()  # before the response, so the caller's next request sees it
+    return {**out, "elevator_id": elevator_id, "sealed": after["sealed_at"] is not None,
+            "sealed_at": after["sealed_at"], "status": after["status"],
+            "next_inspection_due": after["next_inspection_due"]}
+
+
+@router.get("/elevators/{elevator_id}/inspections")
+def list_inspections(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
+                     settings: SettingsDep, page: PageDep) -> list[dict[str, Any]]:
+    """Inspections of a visible elevator, newest first."""
+    row = _elevator(conn, principal, settings, elevator_id)
+    return records.list_inspections(conn, elevator_pk=row["pk"], limit=page.limit,
+                                     offset=page.offset)
+
+
+@router.post("/elevators/{elevator_id}/maintenance", status_code=status.HTTP_201_CREATED)
+def record_maintenance(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
+                       settings: SettingsDep,
+                       body: MaintenanceCreate | None = Body(default=None)) -> dict[str, Any]:
+    """Record maintenance (the maintenance or property organization of the elevator)."""
+    row = _elevator(conn, principal, settings, elevator_id)
+    require(principal, OrgKind.MAINTENANCE, OrgKind.PROPERTY)
+    out = records.record_maintenance(conn, elevator_pk=row["pk"],
+                                     notes=body.notes if body else None,
+                                     org_id=principal.org_id, recorded_by=principal.actor)
+    conn.commit()
+    return {**out, "elevator_id": elevator_id}
+
+
+@router.get("/elevators/{elevator_id}/maintenance")
+def list_maintenance(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
+                     settings: SettingsDep, page: PageDep) -> list[dict[str, Any]]:
+    """Maintenance records of a visible elevator, newest first."""
+    row = _elevator(conn, principal, settings, elevator_id)
+    return records.list_maintenance(conn, elevator_pk=row["pk"], limit=page.limit,
+                                    offset=page.offset)

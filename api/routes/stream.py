@@ -1,0 +1,212 @@
+"""GET /alerts/stream: server-sent events of alert changes, scoped to the caller's token.
+
+EventSource cannot set headers, so the token may also come as ``?token=...`` (prefer the
+Authorization header where the client allows it: URLs end up in logs). Each change is one
+``alert`` event whose ``data`` is ``{"change": ..., "alert": {<alert object>}}`` and whose
+``id`` is the change's sequence number; a comment line is sent every 15 s to keep proxies
+from closing the connection. Events are not replayed after a reconnect: a dashboard
+reloads ``GET /alerts`` when it reconnects.
+
+Backed by PostgreSQL LISTEN/NOTIFY (channel ``whistle_alerts``), so it works when the
+rules service runs in another process: one listening connection per API process is
+shared by every stream, opened with the first and closed with the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import psycopg
+import structlog
+from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api import deps
+from storage import alerts, outbox
+from storage.db import connect
+from whistle.domain import DISTRICT_KINDS, OrgKind, Principal
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["alerts"])
+
+KEEPALIVE_S = 15.0
+RETRY_MS = 5000
+SUBSCRIBER_QUEUE = 1000
+READY_TIMEOUT_S = 5.0
+RECONNECT_S = 1.0
+
+Row = dict[str, Any]
+
+
+def can_see(principal: Principal, row: Row) -> bool:
+    """Whether the caller sees this alert now (mirrors storage.registry.visible)."""
+    if principal.is_admin:
+        return True
+    if principal.kind == OrgKind.PROPERTY:
+        return bool(row.get("scope_property_org_id") == principal.org_id)
+    if principal.kind == OrgKind.MAINTENANCE:
+        return bool(row.get("scope_maintenance_org_id") == principal.org_id)
+    if principal.kind in DISTRICT_KINDS:
+        return bool(row.get("district") == principal.district)
+    return False
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def event_text(*, seq: Any, change: str, alert: Row) -> str:
+    """One SSE `alert` event."""
+    public = {k: v for k, v in alert.items() if not k.startswith("scope_")}
+    data = json.dumps({"change": change, "alert": public}, default=_default,
+                      separators=(",", ":"))
+    return f"event: alert\nid: {seq}\ndata: {data}\n\n"
+
+
+@dataclass(eq=False)
+class _Subscription:
+    principal: Principal
+    loop: asyncio.AbstractEventLoop
+    elevator_id: str | None
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
+    overflow: bool = False
+
+    def offer(self, text: str) -> None:
+        """Runs on the event loop: queue an event, or mark the stream as fallen behind."""
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.overflow = True
+
+
+class AlertHub:
+    """The LISTEN connection of one API process, fanning changes out to SSE streams."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._lock = threading.Lock()
+        self._subs: set[_Subscription] = set()
+        self._stop: threading.Event | None = None
+        self.ready = threading.Event()
+
+    @classmethod
+    def of(cls, app: FastAPI) -> AlertHub:
+        """The app's hub, created on first use."""
+        with _HUB_LOCK:
+            hub: AlertHub | None = getattr(app.state, "alert_hub", None)
+            if hub is None:
+                hub = cls(app.state.settings.database_url)
+                app.state.alert_hub = hub
+            return hub
+
+    def subscribe(self, principal: Principal, loop: asyncio.AbstractEventLoop,
+                  elevator_id: str | None) -> _Subscription:
+        """A new stream; starts listening if it is the first."""
+        sub = _Subscription(principal, loop, elevator_id)
+        with self._lock:
+            self._subs.add(sub)
+            if self._stop is None:
+                self._stop = threading.Event()
+                self.ready.clear()
+                threading.Thread(target=self._run, args=(self._stop,), daemon=True,
+                                 name="whistle-alert-hub").start()
+        return sub
+
+    def unsubscribe(self, sub: _Subscription) -> None:
+        """A stream ended; stops listening after the last."""
+        with self._lock:
+            self._subs.discard(sub)
+            if not self._subs and self._stop is not None:
+                self._stop.set()
+                self._stop = None
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with connect(self.database_url, autocommit=True) as conn:
+                    outbox.listen(conn, outbox.ALERTS_CHANNEL)
+                    self.ready.set()
+                    while not stop.is_set():
+                        got = [p for _c, p in outbox.received(conn, timeout=0.5)]
+                        if got:
+                            self._dispatch(conn, got)
+            except psycopg.Error as exc:
+                log.warning("alert stream lost its database connection", error=str(exc))
+                stop.wait(RECONNECT_S)
+
+    def _dispatch(self, conn: psycopg.Connection, notes: list[Row]) -> None:
+        ids = sorted({int(n["alert_id"]) for n in notes if "alert_id" in n})
+        rows = {r["id"]: r for r in alerts.with_scope(conn, alert_ids=ids)}
+        with self._lock:
+            subs = list(self._subs)
+        for note in notes:
+            row = rows.get(note.get("alert_id"))
+            if row is None:
+                continue
+            text = event_text(seq=note.get("outbox_id", ""), change=note.get("change", ""),
+                              alert=row)
+            for sub in subs:
+                if sub.elevator_id not in (None, row["elevator_id"]):
+                    continue
+                if can_see(sub.principal, row):
+                    try:
+                        sub.loop.call_soon_threadsafe(sub.offer, text)
+                    except RuntimeError:  # its event loop is closed: the server stopped
+                        self.unsubscribe(sub)
+
+
+_HUB_LOCK = threading.Lock()
+
+
+def _authenticate(request: Request, token: str | None, authorization: str | None
+                  ) -> Principal:
+    """`?token=`, else the Authorization header, else the dashboard's cookie; 401 if none."""
+    settings = request.app.state.settings
+    with request.app.state.pool.connection() as conn:
+        if token and token.strip():
+            return deps.principal_for_token(conn, settings, token.strip())
+        cookie = request.cookies.get(deps.TOKEN_COOKIE)
+        return deps._principal(conn, settings, authorization, cookie)
+
+
+@router.get("/alerts/stream", response_class=StreamingResponse)
+async def stream(request: Request,
+                 token: Annotated[str | None, Query(
+                     description="the API token, for EventSource (which cannot set "
+                                 "headers)")] = None,
+                 elevator_id: Annotated[str | None, Query(max_length=64)] = None,
+                 authorization: Annotated[str | None, Header()] = None) -> StreamingResponse:
+    """Server-sent events of changes of the alerts the caller sees."""
+    principal = await run_in_threadpool(_authenticate, request, token, authorization)
+    hub = AlertHub.of(request.app)
+    sub = hub.subscribe(principal, asyncio.get_running_loop(), elevator_id)
+
+    async def events() -> Any:
+        try:
+            await run_in_threadpool(hub.ready.wait, READY_TIMEOUT_S)
+            yield f"retry: {RETRY_MS}\n: connected\n\n"
+            while not sub.overflow:
+                try:
+                    text = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                yield text
+            yield "event: overflow\ndata: {}\n\n"  # fell behind: reconnect and reload
+        finally:
+            hub.unsubscribe(sub)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache",
+                                      "X-Accel-Buffering": "no"})

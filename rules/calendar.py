@@ -1,0 +1,74 @@
+"""Calendar rules: inspection_overdue and maintenance_overdue, checked on the service clock.
+
+``inspection_overdue`` is raised once the elevator's next inspection due date has passed
+(never without a due date) and clears when the due date moves (an inspection recorded
+with a later ``next_due``, or a registry change). ``maintenance_overdue`` is raised when
+no maintenance was recorded for 15 days (counted from registration until the first
+record) and clears when maintenance is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from rules import lifecycle
+from rules.lifecycle import Applied, Change
+from rules.settings import Policy
+from storage import records
+from whistle.domain import DEFAULT_SEVERITY, AlertKind
+
+INSPECTION = AlertKind.INSPECTION_OVERDUE
+MAINTENANCE = AlertKind.MAINTENANCE_OVERDUE
+
+
+def _us(t: datetime) -> int:
+    return int(t.timestamp() * 1_000_000)
+
+
+def evaluate(*, elevators: Iterable[dict[str, Any]], now: datetime,
+             maintenance_every_s: float) -> list[Change]:
+    """The raises and clears the calendar calls for, given each elevator's dates."""
+    changes: list[Change] = []
+    today = now.astimezone(UTC).date()
+    every = timedelta(seconds=maintenance_every_s)
+    for e in elevators:
+        open_kinds = set(e["open_kinds"] or ())
+        due = e["next_inspection_due"]
+        overdue = due is not None and today > due
+        if overdue and INSPECTION not in open_kinds:
+            changes.append(Change(e["id"], e["pk"], INSPECTION, "raise", _us(now),
+                                  DEFAULT_SEVERITY[INSPECTION], {
+                                      "next_inspection_due": due.isoformat(),
+                                      "days_overdue": (today - due).days}))
+        elif not overdue and INSPECTION in open_kinds:
+            changes.append(Change(e["id"], e["pk"], INSPECTION, "clear", _us(now),
+                                  DEFAULT_SEVERITY[INSPECTION], {
+                                      "next_inspection_due": due.isoformat() if due else None}))
+        last = e["last_maintenance"]
+        since = last or e["registered_at"]
+        late = now - since > every
+        if late and MAINTENANCE not in open_kinds:
+            changes.append(Change(e["id"], e["pk"], MAINTENANCE, "raise", _us(now),
+                                  DEFAULT_SEVERITY[MAINTENANCE], {
+                                      "last_maintenance_at": last.isoformat() if last else None,
+                                      "counted_from": since.isoformat(),
+                                      "days_without": round((now - since) / timedelta(days=1),
+                                                            1)}))
+        elif not late and MAINTENANCE in open_kinds:
+            changes.append(Change(e["id"], e["pk"], MAINTENANCE, "clear", _us(now),
+                                  DEFAULT_SEVERITY[MAINTENANCE], {
+                                      "last_maintenance_at": last.isoformat() if last else None}))
+    return changes
+
+
+def check(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> list[Applied]:
+    """Apply the calendar rules to every elevator now; what changed."""
+    changes = evaluate(elevators=records.calendar(conn), now=now,
+                       maintenance_every_s=policy.maintenance_every_s)
+    if not changes:
+        return []
+    return lifecycle.apply(conn, transitions=changes, now=now, rescue=policy.rescue)

@@ -1,0 +1,505 @@
+"""The rules service: detection engine, alert lifecycle, escalation, calendar rules and
+notifications, with the threads and timers that drive them.
+
+Threads:
+- *worker*: the only thread that touches the engine. It takes telemetry batches (from its
+  own MQTT subscription, or from the ingester through :meth:`RulesService.feed`), turns
+  them into transitions and alerts, and runs the timers: engine tick (offline), escalation
+  and late rescues, calendar rules, elevator refresh, rule-state persistence.
+- *notifier*: drains the alert outbox: MQTT ``lift/{id}/alerts`` and webhook messages.
+- *sender*: delivers webhook attempts that are due (a small pool of HTTP workers).
+- *listener*: LISTENs on PostgreSQL so changes made by other processes (the API: acks,
+  resolves, seals, maintenance) wake the right thread at once.
+
+Standalone (``whistle rules``) messages are acknowledged to the broker only after the
+transitions they caused are committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import structlog
+from prometheus_client import Counter, Gauge
+from psycopg_pool import ConnectionPool
+
+from rules import calendar, escalation, lifecycle
+from rules.notify.dispatch import BATCH as OUTBOX_BATCH
+from rules.notify.dispatch import Notifier
+from rules.notify.mqtt import AlertPublisher
+from rules.notify.webhooks import CLAIM_LIMIT, Sender
+from rules.settings import Policy, PolicyError
+from storage import alerts, outbox, rulestate
+from storage.db import connect, make_pool
+from whistle.codec import Reject, Telemetry, check_limits
+from whistle.domain import ElevatorLimits, Severity
+from whistle.mqtt import Inbound, Subscriber
+from whistle.settings import Settings
+from whistle.stream import Committed
+
+log = structlog.get_logger(__name__)
+
+OPEN_ALERTS = Gauge("whistle_alerts_open", "Alerts not resolved, by severity", ["severity"])
+ENGINE_LAG = Gauge("whistle_rules_engine_lag_seconds",
+                   "How long the last batch waited before the engine processed it")
+QUEUE_DEPTH = Gauge("whistle_rules_queue_depth", "Batches waiting for the rules worker")
+FEED_DROPPED = Counter("whistle_rules_feed_dropped",
+                       "Batches from the ingester dropped because the rules worker lagged")
+JOB_ERRORS = Counter("whistle_rules_job_errors", "Failed runs of a rules job", ["job"])
+
+QUEUE_MAX = 10_000
+FEED_TIMEOUT_S = 1.0  # the most feed() may block the ingester
+BATCH_ITEMS = 500  # queue items merged into one engine batch
+DEDUP_KEEP = 4096  # (ts, seq) remembered per elevator
+RETRY_S = 1.0
+LISTEN_RECONNECT_S = 2.0
+
+EngineFactory = Callable[[list[Any]], Any]
+
+
+def _now_dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class _Dedup:
+    """Samples seen recently, per elevator, by (ts, seq)."""
+
+    def __init__(self, keep: int = DEDUP_KEEP) -> None:
+        self.keep = keep
+        self._seen: dict[int, tuple[set[tuple[int, int | None]],
+                                    deque[tuple[int, int | None]]]] = {}
+
+    def fresh(self, pk: int, msg: Telemetry) -> Telemetry | None:
+        """The samples of msg not seen before (None if there are none)."""
+        seen, order = self._seen.setdefault(pk, (set(), deque()))
+        keep_s, keep_t = [], []
+        for sample, ts in zip(msg.samples, msg.ts_us, strict=True):
+            key = (ts, sample.seq)
+            if key in seen:
+                continue
+            seen.add(key)
+            order.append(key)
+            if len(order) > self.keep:
+                seen.discard(order.popleft())
+            keep_s.append(sample)
+            keep_t.append(ts)
+        if not keep_s:
+            return None
+        if len(keep_s) == len(msg.samples):
+            return msg
+        return Telemetry(keep_s, keep_t)
+
+
+class RulesService:
+    """Alerts from telemetry: `start(external_feed=...)`, `feed(committed)`, `stop()`."""
+
+    def __init__(self, settings: Settings, *, policy: Policy | None = None,
+                 clock: Callable[[], float] = time.time,
+                 rules_file: Path | None = None,
+                 engine_factory: EngineFactory | None = None,
+                 mqtt: bool = True) -> None:
+        self.settings = settings
+        self.rules_file = rules_file if rules_file is not None else getattr(
+            settings, "rules_file", None)
+        self.policy = policy or escalation.load_policy(self.rules_file)
+        self.clock = clock
+        self._engine_factory = engine_factory
+        self._use_mqtt = mqtt
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=QUEUE_MAX)
+        self._stop = threading.Event()
+        self._wake_notifier = threading.Event()
+        self._wake_sender = threading.Event()
+        self._want_sync = threading.Event()
+        self._want_refresh = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._dedup = _Dedup()
+        self._elevators: dict[str, Any] = {}  # elevator id -> engine info
+        self._limits: dict[str, ElevatorLimits] = {}
+        self._external = False
+        self._last_unknown_refresh = 0.0
+        self.pool: ConnectionPool | None = None
+        self.engine: Any = None
+        self.subscriber: Subscriber | None = None
+        self.publisher: AlertPublisher | None = None
+        self.notifier: Notifier | None = None
+        self.sender: Sender | None = None
+        self.started = threading.Event()
+        self.listening = threading.Event()
+        self._watcher: Any = None
+
+    # --- the engine ---------------------------------------------------------------------
+    def _make_engine(self, infos: list[Any]) -> Any:
+        if self._engine_factory is not None:
+            return self._engine_factory(infos)
+        from rules.config import load
+        from rules.engine import Engine
+
+        return Engine(load(self.rules_file), infos)
+
+    def _infos(self, rows: list[dict[str, Any]]) -> list[Any]:
+        if self._engine_factory is not None:
+            return rows
+        from rules.engine import ElevatorInfo
+
+        return [ElevatorInfo(pk=r["pk"], id=r["id"], model=r["model"],
+                             rated_speed_mps=float(r["rated_speed_mps"]),
+                             rated_load_kg=float(r["rated_load_kg"]),
+                             landings_m=tuple(float(x) for x in r["landings_m"]),
+                             sealed=bool(r["sealed"])) for r in rows]
+
+    def _load_elevators(self, conn: psycopg.Connection) -> list[Any] | None:
+        """Registry rows as engine infos; None if nothing changed since last time."""
+        rows = rulestate.elevators(conn)
+        infos = self._infos(rows)
+        if self._elevators and list(self._elevators.values()) == infos:
+            return None
+        self._elevators = {r["id"]: info for r, info in zip(rows, infos, strict=True)}
+        self._limits = {r["id"]: ElevatorLimits(r["pk"], float(r["rated_load_kg"]),
+                                                float(r["travel_m"]),
+                                                tuple(float(x) for x in r["landings_m"]))
+                        for r in rows}
+        return infos
+
+    # --- life cycle ---------------------------------------------------------------------
+    def start(self, external_feed: bool = False) -> None:
+        """Load state, start the threads; subscribe to MQTT unless fed by the ingester."""
+        assert self.settings.database_url is not None, "the database URL is not set"
+        self._external = external_feed
+        self.pool = make_pool(self.settings.database_url, name="rules", max_size=10)
+        with self.pool.connection() as conn:
+            infos = self._load_elevators(conn) or []
+            self.engine = self._make_engine(infos)
+            blobs = rulestate.load(conn)
+            if blobs:
+                self.engine.restore(blobs)
+            self.engine.sync_open(alerts.open_keys(conn))
+        if self.rules_file is not None and self._engine_factory is None:
+            from rules.config import Watcher
+
+            # Polled by the worker (so reloads happen on the engine's thread).
+            self._watcher = Watcher(Path(self.rules_file), self._reload)
+        log.info("rules engine ready", elevators=len(infos), restored=len(blobs))
+        if self._use_mqtt:
+            self.publisher = AlertPublisher(self.settings)
+            self.publisher.start()
+        self.notifier = Notifier(self.pool, self.policy, publisher=self.publisher,
+                                 clock=self.clock, on_manual_resolve=self._want_sync.set,
+                                 on_enqueued=self._wake_sender.set)
+        self.sender = Sender(self.pool, self.policy.webhooks, clock=self.clock)
+        self.sender.release_interrupted()
+        for name, target in (("worker", self._work), ("notifier", self._notify_loop),
+                             ("sender", self._send_loop), ("listener", self._listen_loop)):
+            thread = threading.Thread(target=target, name=f"whistle-rules-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if not external_feed and self._use_mqtt:
+            self.subscriber = Subscriber(
+                self.settings, self._on_inbound,
+                client_id=f"{self.settings.mqtt_client_id}-rules", share_group="")
+            self.subscriber.start()
+        self.started.set()
+        log.info("rules service started", external_feed=external_feed)
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """True once started, listening, and subscribed (when standalone)."""
+        deadline = time.monotonic() + timeout
+        if not self.started.wait(timeout):
+            return False
+        if not self.listening.wait(max(0.0, deadline - time.monotonic())):
+            return False
+        if self.subscriber is not None:
+            return self.subscriber.subscribed.wait(max(0.0, deadline - time.monotonic()))
+        return True
+
+    def stop(self) -> None:
+        """Stop receiving, finish what was handed over, save the rule state, close."""
+        if self.subscriber is not None:
+            self.subscriber.stop()  # unacknowledged messages stay at the broker
+        self._stop.set()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(("wake",))
+        self._wake_notifier.set()
+        self._wake_sender.set()
+        for thread in self._threads:
+            thread.join(15)
+        self._threads.clear()
+        if self.engine is not None and self.pool is not None:
+            self._guard("persist", lambda: self._persist(only_dirty=False))
+        if self.notifier is not None:
+            self._guard("outbox", lambda: self._drain_outbox(force=True))
+        if self.sender is not None:
+            self.sender.close()
+        if self.publisher is not None:
+            self.publisher.stop()
+        if self.pool is not None:
+            self.pool.close()
+        log.info("rules service stopped")
+
+    # --- input --------------------------------------------------------------------------
+    def feed(self, committed: Committed) -> None:
+        """Take a committed batch from the ingester (its thread); blocks at most 1 s."""
+        try:
+            self._queue.put(("committed", committed, time.monotonic()),
+                            timeout=FEED_TIMEOUT_S)
+        except queue.Full:
+            FEED_DROPPED.inc()
+            log.warning("rules worker lagging: a telemetry batch was dropped",
+                        messages=len(committed.messages))
+
+    def _on_inbound(self, item: Inbound) -> None:
+        # paho's thread; the broker's receive maximum bounds what can be outstanding here.
+        self._queue.put(("inbound", item, time.monotonic()))
+
+    def _take(self, timeout: float) -> list[tuple[Any, ...]]:
+        try:
+            first = self._queue.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return []
+        items = [first]
+        while len(items) < BATCH_ITEMS:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        QUEUE_DEPTH.set(self._queue.qsize())
+        return items
+
+    def _batch(self, items: list[tuple[Any, ...]]) -> tuple[Committed, list[Inbound]]:
+        """One engine batch from queue items: deduplicated, registered elevators only."""
+        messages: list[tuple[str, int, Telemetry]] = []
+        states: list[tuple[str, int, str, int]] = []
+        inbound: list[Inbound] = []
+        for item in items:
+            if item[0] == "committed":
+                c: Committed = item[1]
+                for eid, pk, msg in c.messages:
+                    fresh = self._dedup.fresh(pk, msg)
+                    if fresh is not None:
+                        messages.append((eid, pk, fresh))
+                states.extend(c.states)
+            elif item[0] == "inbound":
+                got: Inbound = item[1]
+                inbound.append(got)
+                self._take_inbound(got, messages, states)
+        return Committed(messages, states), inbound
+
+    def _take_inbound(self, item: Inbound, messages: list[tuple[str, int, Telemetry]],
+                      states: list[tuple[str, int, str, int]]) -> None:
+        if item.reject is not None or item.elevator_id is None:
+            return
+        limits = self._limits.get(item.elevator_id)
+        if limits is None and time.monotonic() - self._last_unknown_refresh > 1.0:
+            self._last_unknown_refresh = time.monotonic()
+            self._guard("refresh", self._refresh)  # maybe registered a moment ago
+            limits = self._limits.get(item.elevator_id)
+        if limits is None:
+            return  # unregistered: the ingester records the reject
+        if item.telemetry is not None:
+            try:
+                check_limits(item.telemetry, limits)
+            except Reject:
+                return
+            fresh = self._dedup.fresh(limits.pk, item.telemetry)
+            if fresh is not None:
+                messages.append((item.elevator_id, limits.pk, fresh))
+        elif item.state is not None:
+            states.append((item.elevator_id, limits.pk, *item.state))
+
+    # --- the worker ---------------------------------------------------------------------
+    def _work(self) -> None:
+        timers = self.policy.timers
+        jobs: list[tuple[str, float, Callable[[], None]]] = [
+            ("tick", timers.tick_s, self._tick),
+            ("escalate", timers.escalate_s, self._escalate),
+            ("calendar", timers.calendar_s, self._calendar),
+            ("persist", timers.persist_s, lambda: self._persist(only_dirty=True)),
+            ("refresh", timers.refresh_s, self._refresh),
+        ]
+        start = time.monotonic()
+        due = {name: start + (every if name in ("persist", "tick") else 0.0)
+               for name, every, _ in jobs}
+        while True:
+            now = time.monotonic()
+            wait = min(due.values()) - now
+            items = self._take(0.0 if self._stop.is_set() else min(wait, 0.5))
+            if self._stop.is_set():
+                # Handed-over batches are processed; MQTT ones will be redelivered.
+                committed = [i for i in items if i[0] == "committed"]
+                if committed:
+                    self._guard("process", functools.partial(self._process, committed))
+                if not items:
+                    return
+                continue
+            if items:
+                self._guard("process", functools.partial(self._process, items))
+            if self._want_sync.is_set():
+                self._want_sync.clear()
+                self._guard("sync", self._sync)
+            if self._want_refresh.is_set():
+                self._want_refresh.clear()
+                self._guard("refresh", self._refresh)
+                self._guard("calendar", self._calendar)
+            now = time.monotonic()
+            for name, every, job in jobs:
+                if now >= due[name]:
+                    due[name] = now + every
+                    self._guard(name, job)
+
+    def _guard(self, name: str, job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except Exception:
+            JOB_ERRORS.labels(name).inc()
+            log.exception("rules job failed", job=name)
+
+    def _apply(self, transitions: Iterable[Any]) -> None:
+        """Write transitions, retrying while the database is unavailable."""
+        transitions = list(transitions)
+        if not transitions:
+            return
+        assert self.pool is not None
+        while True:
+            try:
+                with self.pool.connection() as conn:
+                    lifecycle.apply(conn, transitions=transitions, now=_now_dt(self.clock()),
+                                    rescue=self.policy.rescue)
+                break
+            except psycopg.OperationalError as exc:
+                if self._stop.is_set():
+                    raise
+                log.warning("cannot write alerts; retrying", error=str(exc))
+                self._stop.wait(RETRY_S)
+        self._wake_notifier.set()
+
+    def _process(self, items: list[tuple[Any, ...]]) -> None:
+        committed, inbound = self._batch(items)
+        oldest = min((i[2] for i in items if len(i) > 2), default=None)
+        if committed.messages or committed.states:
+            self._apply(self.engine.process(committed, int(self.clock() * 1_000_000)))
+        if oldest is not None:
+            ENGINE_LAG.set(time.monotonic() - oldest)
+        if inbound and self.subscriber is not None:
+            self.subscriber.ack(inbound)
+
+    def _tick(self) -> None:
+        self._apply(self.engine.tick(int(self.clock() * 1_000_000)))
+
+    def _escalate(self) -> None:
+        assert self.pool is not None
+        now = _now_dt(self.clock())
+        with self.pool.connection() as conn:
+            steps = escalation.escalate_due(conn, policy=self.policy, now=now)
+            late = escalation.flag_late_rescues(conn, now=now)
+        if steps or late:
+            self._wake_notifier.set()
+
+    def _calendar(self) -> None:
+        assert self.pool is not None
+        with self.pool.connection() as conn:
+            changed = calendar.check(conn, policy=self.policy, now=_now_dt(self.clock()))
+        if changed:
+            self._wake_notifier.set()
+
+    def _persist(self, *, only_dirty: bool) -> None:
+        assert self.pool is not None
+        blobs = self.engine.snapshot(only_dirty=only_dirty)
+        if blobs:
+            with self.pool.connection() as conn:
+                rulestate.save(conn, blobs=blobs, now=_now_dt(self.clock()))
+
+    def _reload(self, config: Any) -> None:
+        """A new version of the rules file: thresholds now, escalation delays too."""
+        self.engine.reload(config)
+        try:
+            policy = escalation.load_policy(self.rules_file)
+        except PolicyError as exc:
+            log.error("[escalation] refused; keeping the previous policy", error=str(exc))
+            return
+        # Timers, storm control and webhook retries keep their values until a restart.
+        self.policy = replace(self.policy, step_s=policy.step_s,
+                              kind_step_s=policy.kind_step_s, max_level=policy.max_level,
+                              rescue=policy.rescue,
+                              maintenance_every_s=policy.maintenance_every_s)
+        log.info("rules file reloaded", path=str(self.rules_file))
+
+    def _refresh(self) -> None:
+        assert self.pool is not None
+        if self._watcher is not None:
+            self._watcher.poll()
+        with self.pool.connection() as conn:
+            infos = self._load_elevators(conn)
+            counts = dict(alerts.open_counts(conn))
+        if infos is not None:
+            self.engine.set_elevators(infos)
+        for severity in Severity:
+            OPEN_ALERTS.labels(severity.value).set(counts.get(severity.value, 0))
+
+    def _sync(self) -> None:
+        assert self.pool is not None
+        with self.pool.connection() as conn:
+            self.engine.sync_open(alerts.open_keys(conn))
+
+    # --- notifications ------------------------------------------------------------------
+    def _drain_outbox(self, *, force: bool = False) -> None:
+        assert self.notifier is not None
+        while self.notifier.run_once(force=force) >= OUTBOX_BATCH:
+            pass
+
+    def _notify_loop(self) -> None:
+        every = self.policy.timers.outbox_s
+        while not self._stop.is_set():
+            self._wake_notifier.wait(every)
+            self._wake_notifier.clear()
+            if self._stop.is_set():
+                return
+            self._guard("outbox", self._drain_outbox)
+
+    def _send_loop(self) -> None:
+        assert self.sender is not None
+        every = self.policy.timers.webhooks_s
+        while not self._stop.is_set():
+            self._wake_sender.wait(every)
+            self._wake_sender.clear()
+            if self._stop.is_set():
+                return
+
+            def send_all() -> None:
+                assert self.sender is not None
+                while self.sender.run_once() >= CLAIM_LIMIT and not self._stop.is_set():
+                    pass
+
+            self._guard("webhooks", send_all)
+
+    def _listen_loop(self) -> None:
+        """LISTEN for changes made elsewhere (API acks and resolves, seals, maintenance)."""
+        assert self.settings.database_url is not None
+        while not self._stop.is_set():
+            try:
+                with connect(self.settings.database_url, autocommit=True) as conn:
+                    outbox.listen(conn, outbox.ALERTS_CHANNEL, outbox.REGISTRY_CHANNEL)
+                    self.listening.set()
+                    # Whatever happened while not listening is picked up by the timers.
+                    while not self._stop.is_set():
+                        for channel, _payload in outbox.received(conn, timeout=0.5):
+                            if channel == outbox.ALERTS_CHANNEL:
+                                self._wake_notifier.set()
+                            elif channel == outbox.REGISTRY_CHANNEL:
+                                self._want_refresh.set()
+                                with contextlib.suppress(queue.Full):
+                                    self._queue.put_nowait(("wake",))
+            except psycopg.Error as exc:
+                self.listening.clear()
+                log.warning("LISTEN connection lost; reconnecting", error=str(exc))
+                self._stop.wait(LISTEN_RECONNECT_S)
+

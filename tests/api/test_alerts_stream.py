@@ -1,0 +1,125 @@
+"""GET /alerts/stream: server-sent events of alert changes, scoped per token, backed by
+LISTEN/NOTIFY (changes written by another connection arrive), with keep-alive comments."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from api.routes import stream
+from rules import lifecycle
+from rules.lifecycle import Change
+from rules.settings import Rescue
+from tests.api.builders import World, ok
+from tests.helpers import wait_until
+
+
+class SseReader:
+    """Reads an event stream in a thread: events (parsed) and comments, as they come."""
+
+    def __init__(self, url: str, *, params: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.comments: list[str] = []
+        self.status: int | None = None
+        self._stop = threading.Event()
+        self._client = httpx.Client(timeout=httpx.Timeout(5, read=10))
+        self._args = (url, params or {}, headers or {})
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        url, params, headers = self._args
+        with self._client.stream("GET", url, params=params, headers=headers) as r:
+            self.status = r.status_code
+            if r.status_code != 200:
+                return
+            self.content_type = r.headers["content-type"]
+            fields: dict[str, str] = {}
+            for line in r.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith(":"):
+                    self.comments.append(line[1:].strip())
+                elif line == "":
+                    if "data" in fields:
+                        self.events.put({"event": fields.get("event"), "id": fields.get("id"),
+                                         **json.loads(fields["data"])})
+                    fields = {}
+                else:
+                    key, _, value = line.partition(":")
+                    fields[key] = value.lstrip()
+
+    def next(self, timeout: float = 10) -> dict[str, Any]:
+        """The next event."""
+        return self.events.get(timeout=timeout)
+
+    def close(self) -> None:
+        """Stop reading (at the next line: a keep-alive at the latest)."""
+        self._stop.set()
+        self._thread.join(5)
+        self._client.close()
+
+
+@pytest.fixture(autouse=True)
+def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream, "KEEPALIVE_S", 0.3)
+
+
+def raise_(db, eid: str, kind: str = "power_loss") -> int:
+    pk = db.execute("SELECT pk FROM elevators WHERE id = %s", (eid,)).fetchone()[0]
+    now = datetime.now(UTC)
+    [done] = lifecycle.apply(db, transitions=[Change(
+        eid, pk, kind, "raise", int(now.timestamp() * 1e6), "major", {})], now=now,
+        rescue=Rescue())
+    return done.alert_id
+
+
+def test_the_stream_delivers_changes_to_those_who_see_them(world: World, db):
+    url = f"{world.url}/api/v1/alerts/stream"
+    readers = {
+        "prop_a": SseReader(url, params={"token": world.tokens["prop_a"]}),
+        "prop_b": SseReader(url, headers={"Authorization": f"Bearer {world.tokens['prop_b']}"}),
+        "sup_d1": SseReader(url, params={"token": world.tokens["sup_d1"]}),
+        "e3_only": SseReader(url, params={"token": world.tokens["sup_d1"],
+                                          "elevator_id": "E3"}),
+    }
+    try:
+        for name, reader in readers.items():
+            wait_until(lambda r=reader: "connected" in r.comments, 10,
+                       message=f"{name}'s stream to open")
+        assert readers["prop_a"].content_type.startswith("text/event-stream")
+        e1 = raise_(db, "E1")
+        e2 = raise_(db, "E2")
+        e3 = raise_(db, "E3")
+        first = readers["prop_a"].next()
+        assert (first["event"], first["change"]) == ("alert", "raised")
+        assert (first["alert"]["id"], first["alert"]["elevator_id"]) == (e1, "E1")
+        assert first["alert"]["state"] == "open" and first["id"]
+        assert not any(k.startswith("scope_") for k in first["alert"])
+        assert readers["prop_b"].next()["alert"]["id"] == e2  # never saw E1
+        assert [readers["sup_d1"].next()["alert"]["id"] for _ in range(2)] == [e1, e3]
+        assert readers["e3_only"].next()["alert"]["id"] == e3
+        assert readers["prop_a"].next()["alert"]["id"] == e3  # E3 is prop_a's too
+        ok(world.as_("maint_1").post(f"/alerts/{e1}/ack", json={"note": "coming"}))
+        acked = readers["prop_a"].next()
+        assert acked["change"] == "acknowledged"
+        assert (acked["alert"]["state"], acked["alert"]["note"]) == ("acknowledged", "coming")
+        assert readers["prop_b"].events.empty()
+        wait_until(lambda: "keep-alive" in readers["prop_b"].comments, 5,
+                   message="a keep-alive comment")
+    finally:
+        for reader in readers.values():
+            reader.close()
+
+
+def test_the_stream_needs_a_valid_token(world: World):
+    url = f"{world.url}/api/v1/alerts/stream"
+    assert httpx.get(url, timeout=5).status_code == 401
+    assert httpx.get(url, params={"token": "forged"}, timeout=5).status_code == 401

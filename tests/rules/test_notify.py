@@ -1,0 +1,205 @@
+"""Notifications: signed webhooks retried after a failing receiver, storm control, and the
+alert object on MQTT lift/{id}/alerts. Real database, real HTTP server, real broker."""
+
+from __future__ import annotations
+
+import json
+import queue
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from rules import lifecycle
+from rules.lifecycle import Change
+from rules.notify import signing
+from rules.notify.dispatch import Notifier
+from rules.notify.mqtt import AlertPublisher
+from rules.notify.storm import StormControl
+from rules.notify.webhooks import Sender
+from rules.settings import Policy, Rescue, Storm, Webhooks
+from storage import alerts, webhooks
+from storage.db import make_pool
+from tests.api.builders import Fleet, seed_fleet
+from tests.helpers import wait_until
+from tests.rules.receivers import Receiver
+
+SECRET = "a-webhook-secret-of-some-length"
+POLICY = replace(Policy(), webhooks=Webhooks(timeout_s=2, max_attempts=5, backoff_s=0.05),
+                 storm=Storm(threshold=3, window_s=60, settle_s=5))
+
+
+@pytest.fixture()
+def fleet(db: psycopg.Connection) -> Fleet:
+    return seed_fleet(db)
+
+
+@pytest.fixture()
+def pool(pg_url: str, db: psycopg.Connection) -> Iterator[ConnectionPool]:
+    p = make_pool(pg_url, name="test-notify", max_size=6)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def raise_(conn, fleet: Fleet, *eids: str, kind: str = "power_loss") -> list[int]:
+    now = datetime.now(UTC)
+    done = lifecycle.apply(conn, transitions=[
+        Change(e, fleet.pks[e], kind, "raise", int(now.timestamp() * 1e6), "major", {})
+        for e in eids], now=now, rescue=Rescue())
+    return [d.alert_id for d in done]
+
+
+def test_webhooks_are_signed_and_retried_until_the_receiver_answers(db, fleet, pool):
+    with Receiver(fail_first=2) as receiver:
+        hook = webhooks.create(db, org_id=fleet.orgs["prop_a"], url=receiver.url,
+                               secret=SECRET)
+        notifier = Notifier(pool, POLICY, publisher=None)
+        sender = Sender(pool, POLICY.webhooks)
+        try:
+            [alert_id] = raise_(db, fleet, "E1")
+            assert notifier.run_once() == 1
+            wait_until(lambda: sender.run_once() is not None and receiver.delivered(), 10,
+                       message="a delivery that succeeds")
+        finally:
+            sender.close()
+    assert [r.answered for r in receiver.requests] == [500, 500, 200]
+    ids = {r.headers[signing.DELIVERY_HEADER] for r in receiver.requests}
+    assert len(ids) == 1  # one message, three attempts
+    assert [r.headers[signing.ATTEMPT_HEADER] for r in receiver.requests] == ["1", "2", "3"]
+    for r in receiver.requests:
+        assert signing.verify(secret=SECRET, body=r.body,
+                              signature=r.headers[signing.SIGNATURE_HEADER])
+        assert not signing.verify(secret="another secret", body=r.body,
+                                  signature=r.headers[signing.SIGNATURE_HEADER])
+        assert r.headers[signing.EVENT_HEADER] == "alert.raised"
+        assert int(r.headers[signing.TIMESTAMP_HEADER]) > 1_700_000_000
+    body = receiver.requests[-1].json
+    assert body["event"] == "alert.raised" and body["id"] == ids.pop()
+    assert body["alert"]["id"] == alert_id and body["alert"]["elevator_id"] == "E1"
+    assert body["org"]["id"] == fleet.orgs["prop_a"]
+    rows = db.execute("SELECT attempt, status, response_code, next_try_at IS NOT NULL, error "
+                      "FROM webhook_deliveries WHERE webhook_id = %s ORDER BY attempt",
+                      (hook["id"],)).fetchall()
+    assert [r[:4] for r in rows] == [(1, "failed", 500, True), (2, "failed", 500, True),
+                                     (3, "delivered", 200, False)]
+    assert rows[0][4].startswith("HTTP 500")
+    outcomes = [e["details"].get("outcome") for e in alerts.events(db, alert_id=alert_id)
+                if e["action"] == "notified" and e["details"]["channel"] == "webhook"]
+    assert outcomes == ["retry", "retry", "delivered"]
+
+
+def test_a_receiver_that_never_answers_is_given_up_after_max_attempts(db, fleet, pool):
+    policy = replace(POLICY, webhooks=Webhooks(timeout_s=1, max_attempts=2, backoff_s=0.05))
+    with Receiver(fail_first=100) as receiver:
+        webhooks.create(db, org_id=fleet.orgs["prop_a"], url=receiver.url, secret=SECRET)
+        sender = Sender(pool, policy.webhooks)
+        try:
+            raise_(db, fleet, "E1")
+            Notifier(pool, policy, publisher=None).run_once()
+            wait_until(lambda: sender.run_once() is not None and len(receiver.requests) >= 2,
+                       10, message="two attempts")
+            for _ in range(3):
+                sender.run_once()
+        finally:
+            sender.close()
+    assert len(receiver.requests) == 2
+    rows = db.execute("SELECT attempt, status, next_try_at FROM webhook_deliveries "
+                      "ORDER BY attempt").fetchall()
+    assert rows == [(1, "failed", rows[0][2]), (2, "failed", None)]
+
+
+def test_a_storm_at_one_site_is_one_grouped_notification(db, fleet, pool):
+    for eid in ("E4", "E5", "E6", "E7"):
+        fleet.add_elevator(db, eid, "S1")
+    now = [1_800_000_000.0]
+    with Receiver() as receiver:
+        webhooks.create(db, org_id=fleet.orgs["prop_a"], url=receiver.url, secret=SECRET)
+        notifier = Notifier(pool, POLICY, publisher=None, clock=lambda: now[0])
+        sender = Sender(pool, POLICY.webhooks, clock=lambda: now[0])
+        try:
+            ids = raise_(db, fleet, "E1", "E3", "E4", "E5", "E6", "E7")
+            notifier.run_once()
+            now[0] += 1
+            ids += raise_(db, fleet, "E1", kind="alarm_pressed")  # another kind: on its own
+            notifier.run_once()
+            now[0] += POLICY.storm.settle_s
+            notifier.run_once()
+            now[0] += 1
+            notifier.run_once()  # nothing new: nothing more
+            wait_until(lambda: sender.run_once() == 0 and len(receiver.requests) >= 4, 10,
+                       message="four messages")
+        finally:
+            sender.close()
+    events = [r.json["event"] for r in receiver.requests]
+    assert sorted(events) == ["alert.raised", "alert.raised", "alert.raised", "alerts.raised"]
+    [group] = [r.json for r in receiver.requests if r.json["event"] == "alerts.raised"]
+    assert group["elevators"] == ["E1", "E3", "E4", "E5", "E6", "E7"]
+    assert group["kind"] == "power_loss" and group["site"]["id"] == fleet.sites["S1"]
+    assert group["storm"]["size"] == 6 and len(group["alerts"]) == 6
+    [raw] = [r for r in receiver.requests if r.json["event"] == "alerts.raised"]
+    assert signing.verify(secret=SECRET, body=raw.body,
+                          signature=raw.headers[signing.SIGNATURE_HEADER])
+    singles = sorted(r.json["alert"]["kind"] for r in receiver.requests
+                     if r.json["event"] == "alert.raised")
+    assert singles == ["alarm_pressed", "power_loss", "power_loss"]
+    # The alerts themselves still exist one per elevator.
+    assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'power_loss' "
+                      "AND state = 'open'").fetchone() == (6,)
+
+
+def test_storm_control_decides_per_key():
+    storm = StormControl(Storm(threshold=3, window_s=60, settle_s=5))
+    assert storm.offer("k", 1, now=0) and storm.offer("k", 2, now=1)
+    assert storm.offer("other", 9, now=1)
+    assert not storm.offer("k", 3, now=2) and not storm.offer("k", 4, now=3)
+    assert storm.due(now=6) == []
+    [group] = storm.due(now=7)
+    assert group.items == [1, 2, 3, 4] and group.storm_size == 4
+    assert not storm.offer("k", 5, now=30)  # the storm goes on
+    [group] = storm.due(now=35)
+    assert group.items == [5] and group.storm_size == 5
+    assert storm.due(now=200) == [] and storm.active() == 0
+    assert storm.offer("k", 6, now=201)  # quiet for a window: one by one again
+
+
+def test_every_state_change_is_published_on_the_alerts_topic(db, fleet, pool, settings):
+    got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
+    subscribed = []
+    sub.on_subscribe = lambda *a: subscribed.append(True)
+    sub.on_connect = lambda c, *a: c.subscribe(settings.topic("lift/+/alerts"), qos=1)
+    sub.on_message = lambda _c, _u, msg: got.put(msg)
+    host, port = settings.mqtt_host_port
+    sub.connect(host, port)
+    sub.loop_start()
+    publisher = AlertPublisher(settings)
+    publisher.start()
+    try:
+        wait_until(lambda: subscribed and publisher.connected.is_set(), 10,
+                   message="subscriber and publisher")
+        notifier = Notifier(pool, POLICY, publisher=publisher)
+        [alert_id] = raise_(db, fleet, "E1")
+        alerts.acknowledge(db, alert_id=alert_id, actor="property:prop_a", org_id=None,
+                           note="on my way")
+        notifier.run_once()
+        first, second = got.get(timeout=10), got.get(timeout=10)
+    finally:
+        publisher.stop()
+        sub.disconnect()
+        sub.loop_stop()
+    assert first.topic == settings.topic("lift/E1/alerts") and first.qos == 1
+    assert not first.retain
+    one, two = json.loads(first.payload), json.loads(second.payload)
+    assert set(one) >= {"id", "elevator_id", "kind", "severity", "state", "opened_at",
+                        "updated_at", "acknowledged_at", "acknowledged_by", "resolved_at",
+                        "resolved_by", "note", "escalation_level", "details"}
+    assert (one["id"], one["state"], one["kind"]) == (alert_id, "open", "power_loss")
+    assert (two["state"], two["acknowledged_by"], two["note"]) == (
+        "acknowledged", "property:prop_a", "on my way")
