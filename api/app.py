@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import errors
-from api.routes import elevators, health, ingest, orgs, sites
+from api import dashboard, errors
+from api.routes import alerts, elevators, health, ingest, orgs, records, reports, sites, webhooks
 from storage.db import make_pool
 from whistle.settings import Settings
 
@@ -27,7 +27,8 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if own_pool:
             assert settings.database_url is not None
-            app.state.pool = make_pool(settings.database_url, name="api", max_size=16)
+            app.state.pool = make_pool(settings.database_url, name="api", max_size=16,
+                                       autocommit=True)
         try:
             yield
         finally:
@@ -42,11 +43,15 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.state.health_probes = health_probes or {}
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
-    for module in (orgs, sites, elevators, ingest, health):
+    for module in (orgs, sites, elevators, ingest, health,
+                   alerts, records, webhooks, reports):
         api.include_router(module.router)
     for router in extra_routers or []:
         api.include_router(router)
     app.include_router(api)
     # /healthz and /metrics also at the root, where load balancers and Prometheus look.
     app.include_router(health.router)
+    # The dashboard's pages at the root, its styles and scripts under /static.
+    app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files(), name="static")
     return app

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Header, HTTPException, Query, Request, status
+from fastapi import Cookie, Depends, Header, HTTPException, Query, Request, status
 
 from storage import registry
 from whistle.domain import OrgKind, Principal
@@ -25,22 +25,18 @@ def _connection(request: Request) -> Iterator[psycopg.Connection]:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-ConnDep = Annotated[psycopg.Connection, Depends(_connection)]
+# scope="function": the connection goes back to the pool before the response is sent.
+ConnDep = Annotated[psycopg.Connection, Depends(_connection, scope="function")]
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-def _principal(conn: ConnDep, settings: SettingsDep,
-               authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "missing Authorization: Bearer TOKEN header", headers=UNAUTHORIZED)
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "the Authorization header must be 'Bearer TOKEN'",
-                            headers=UNAUTHORIZED)
+# The dashboard's sign-in keeps the token in this cookie (HttpOnly, SameSite=Strict).
+TOKEN_COOKIE = "whistle_token"
+
+
+def principal_for_token(conn: psycopg.Connection, settings: Settings, token: str) -> Principal:
+    """The caller behind a token (the admin token or a stored one); 401 if unknown."""
     if settings.admin_token and hmac.compare_digest(token.encode(),
                                                     settings.admin_token.encode()):
         return Principal(org_id=None, kind=OrgKind.ADMIN, name="admin")
@@ -49,6 +45,25 @@ def _principal(conn: ConnDep, settings: SettingsDep,
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token",
                             headers=UNAUTHORIZED)
     return found
+
+
+def _principal(conn: ConnDep, settings: SettingsDep,
+               authorization: Annotated[str | None, Header()] = None,
+               whistle_token: Annotated[str | None, Cookie(
+                   description="the dashboard's sign-in cookie, used only without an "
+                               "Authorization header")] = None) -> Principal:
+    if not authorization:
+        if whistle_token and whistle_token.strip():
+            return principal_for_token(conn, settings, whistle_token.strip())
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "missing Authorization: Bearer TOKEN header", headers=UNAUTHORIZED)
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "the Authorization header must be 'Bearer TOKEN'",
+                            headers=UNAUTHORIZED)
+    return principal_for_token(conn, settings, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -1,0 +1,69 @@
+"""Signing in with an organization token (kept in an HttpOnly cookie) and signing out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api import deps
+from api.dashboard.web import PageRoute, render, safe_next
+from api.deps import ConnDep, SettingsDep
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+MAX_FORM_BYTES = 8192
+
+
+def _cross_site(request: Request) -> bool:
+    """A form posted from another site (a browser says so in Origin): refused, so no page
+    elsewhere can sign you in as someone else or out."""
+    origin = request.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc != request.headers.get("host")
+
+
+@router.get("/signin")
+def signin_form(request: Request,
+                next: Annotated[str | None, Query(max_length=2000)] = None,
+                expired: Annotated[str | None, Query(max_length=8)] = None) -> Response:
+    """The sign-in form."""
+    message = "Your token is no longer valid; sign in again." if expired else None
+    return render(request, "signin.html", None, next=safe_next(next), error=message)
+
+
+@router.post("/signin")
+async def signin(request: Request, conn: ConnDep, settings: SettingsDep) -> Response:
+    """Check the token exactly as the API does, then keep it in the session cookie."""
+    if _cross_site(request):
+        raise HTTPException(403, "sign in from Whistle's own sign-in page")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return render(request, "signin.html", None, status_code=413, next="/",
+                      error="The form is too large.")
+    form = parse_qs(body.decode("utf-8", errors="replace"))
+    token = (form.get("token") or [""])[0].strip()
+    target = safe_next((form.get("next") or ["/"])[0])
+    if not token:
+        return render(request, "signin.html", None, status_code=422, next=target,
+                      error="Enter your organization's API token.")
+    try:
+        deps.principal_for_token(conn, settings, token)
+    except HTTPException:
+        return render(request, "signin.html", None, status_code=401, next=target,
+                      error="This token is unknown or has been revoked.")
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(deps.TOKEN_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request) -> Response:
+    """Forget the token."""
+    if _cross_site(request):
+        raise HTTPException(403, "sign out from Whistle's own pages")
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(deps.TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+    return response

@@ -1,0 +1,58 @@
+"""The supervision view: the response report of GET /reports/response as a page."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from api.dashboard.fleet import all_pages
+from api.dashboard.web import PagePrincipal, PageRoute, render
+from api.deps import ConnDep, require
+from api.routes.reports import DEFAULT_RANGE, response_report
+from storage import registry
+from storage.registry import Invalid
+from whistle.domain import OrgKind
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+DayParam = Annotated[str | None, Query(max_length=10, pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
+
+
+def _day(value: str | None, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(field, "must be a date like 2026-11-27") from None
+
+
+@router.get("/supervision")
+def supervision(request: Request, conn: ConnDep, principal: PagePrincipal,
+                start: DayParam = None, end: DayParam = None,
+                district: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    """Per organization: alerts received, response times, rescues, overdue records."""
+    require(principal, OrgKind.SUPERVISION)
+    last = _day(end, "end") or datetime.now(UTC).date()
+    first = _day(start, "start") or last - DEFAULT_RANGE + timedelta(days=1)
+    if first > last:
+        raise Invalid("start", "must not be after end")
+    # Whole days, the end day included.
+    t0 = datetime.combine(first, time(), UTC)
+    t1 = datetime.combine(last + timedelta(days=1), time(), UTC)
+    report = response_report(conn, principal, start=t0, end=t1, district=district or None)
+    query = {"start": t0.isoformat(), "end": t1.isoformat()}
+    if report["district"]:
+        query["district"] = report["district"]
+    districts = ([] if not principal.is_admin else sorted({s["district"] for s in all_pages(
+        lambda limit, offset: registry.list_sites(conn, principal=principal, limit=limit,
+                                                  offset=offset))}))
+    return render(request, "supervision.html", principal, nav="supervision", report=report,
+                  first=first, last=last, districts=districts,
+                  csv_report="/api/v1/reports/response?" + urlencode(
+                      {**query, "format": "csv"}),
+                  csv_alerts="/api/v1/reports/alerts.csv?" + urlencode(query))
