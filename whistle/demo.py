@@ -1,0 +1,181 @@
+"""`whistle demo`: the whole service on embedded defaults, with a simulated fleet and tokens.
+
+Composition root, like the CLI: it starts the embedded database and broker, runs the
+ingester, rules engine and API in this process, registers a fleet (the 33-storey
+residential tower and more) with the organizations that answer for it, starts the
+simulator as a separate process (its own core, as real devices would be), prints the
+dashboard URL and one token per role, and stops everything cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from whistle.embedded.ports import free_port, port_is_free
+from whistle.settings import Settings
+
+log = structlog.get_logger(__name__)
+SCENARIO = "demo.toml"
+
+# Who answers for the demo fleet. District organizations are created for every district
+# the simulated sites are in; the tokens printed are those of the tower's district.
+ORGS = (
+    ("Riverside Property Services", "property"),
+    ("Reliable Lift Maintenance", "maintenance"),
+)
+DISTRICT_ORGS = (
+    ("{d} Special Equipment Supervision", "supervision"),
+    ("{d} Street Office", "street"),
+    ("{d} Community Committee", "community"),
+    ("{d} Lift Rescue Team", "rescue"),
+)
+
+
+def _demo_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo.json"
+
+
+def _setup(api_url: str, admin_token: str, registry: dict[str, Any], state_file: Path
+           ) -> dict[str, Any]:
+    """Create organizations, tokens, sites and elevators once; reuse them on later runs."""
+    from simulators.registration import register
+
+    if state_file.exists():
+        state: dict[str, Any] = json.loads(state_file.read_text())
+        return state
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=f"{api_url}/api/v1", headers=headers, timeout=30) as api:
+        orgs: dict[str, dict[str, Any]] = {}
+
+        def org(name: str, kind: str, district: str | None = None) -> dict[str, Any]:
+            body = {"name": name, "kind": kind} | ({"district": district} if district else {})
+            r = api.post("/orgs", json=body)
+            r.raise_for_status()
+            created: dict[str, Any] = r.json()
+            token = api.post(f"/orgs/{created['id']}/tokens", json={"label": "demo"})
+            token.raise_for_status()
+            created["token"] = token.json()["token"]
+            orgs[name] = created
+            return created
+
+        prop = org(*ORGS[0])
+        maint = org(*ORGS[1])
+        districts = sorted({s["district"] for s in registry["sites"]})
+        for d in districts:
+            for name, kind in DISTRICT_ORGS:
+                org(name.format(d=d), kind, d)
+        register(api_url, admin_token, registry, property_org_id=prop["id"],
+                 maintenance_org_id=maint["id"])
+    state = {"orgs": orgs, "tower_district": registry["sites"][0]["district"]}
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.touch(mode=0o600)
+    state_file.write_text(json.dumps(state, indent=2))
+    return state
+
+
+def _print_welcome(console: Console, url: str, admin_token: str, state: dict[str, Any]
+                   ) -> None:
+    d = state["tower_district"]
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("who")
+    table.add_column("sees")
+    table.add_column("token")
+    table.add_row("admin", "everything", admin_token)
+    rows = [
+        (ORGS[0][0], "the elevators it manages"),
+        (ORGS[1][0], "the elevators it maintains"),
+        (DISTRICT_ORGS[0][0].format(d=d), f"every elevator in {d}"),
+        (DISTRICT_ORGS[1][0].format(d=d), f"every elevator in {d}"),
+    ]
+    for name, sees in rows:
+        table.add_row(name, sees, state["orgs"][name]["token"])
+    console.print(Panel.fit(
+        f"[bold]Dashboard[/bold]  {url}/\n[bold]API[/bold]        {url}/api/v1  "
+        f"(OpenAPI: {url}/docs)\n\nSign in with one of these tokens:", title="Whistle demo"))
+    console.print(table)
+    console.print("A passenger gets trapped in the tower 3 minutes in; watch the alert climb "
+                  "the escalation chain until someone reports for duty. Ctrl-C stops.\n")
+
+
+def run_demo(settings: Settings, *, elevators: int, seed: int) -> None:
+    """Run until Ctrl-C (see the module docstring)."""
+    import uvicorn
+
+    from api.app import create_app
+    from ingest.service import Ingester
+    from rules.service import RulesService
+    from simulators.fleet import Fleet, FleetConfig
+    from whistle.runtime import services
+
+    console = Console()
+    port = settings.api_port
+    if not port_is_free(port):
+        port = free_port()
+        console.print(f"[yellow]port {settings.api_port} is busy; using {port}")
+    with services(settings.model_copy(update={"api_port": port})) as ready:
+        assert ready.admin_token is not None and ready.mqtt_url is not None
+        rules = RulesService(ready)
+        ingester = Ingester(ready, on_commit=rules.feed)
+        rules.start(external_feed=True)
+        ingester.start()
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(ready), host=ready.api_host, port=port, log_config=None,
+            access_log=False, lifespan="on"))
+        thread = threading.Thread(target=server.run, name="api", daemon=True)
+        thread.start()
+        url = f"http://{ready.api_host}:{port}"
+        sim: subprocess.Popen[bytes] | None = None
+        try:
+            while not server.started:
+                if not thread.is_alive():
+                    raise SystemExit("the API did not start; see the log above")
+                threading.Event().wait(0.05)
+            registry = Fleet(FleetConfig(elevators=elevators, seed=seed,
+                                         buildings="mixed")).registry()
+            state = _setup(url, ready.admin_token, registry, _demo_file(ready))
+            scenario = resources.files("simulators").joinpath("scenarios", SCENARIO)
+            sim = subprocess.Popen(
+                [sys.executable, "-m", "simulators", "--elevators", str(elevators),
+                 "--seed", str(seed), "--buildings", "mixed", "--faults", str(scenario),
+                 "--mqtt", ready.mqtt_url, "--no-progress"],
+                env=dict(os.environ, WHISTLE_LOG_LEVEL="warning"),
+                stdout=subprocess.DEVNULL, start_new_session=True)
+            _print_welcome(console, url, ready.admin_token, state)
+            stop = threading.Event()
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, lambda *_: stop.set())
+            while not stop.is_set() and thread.is_alive():
+                stop.wait(0.5)
+                if sim.poll() is not None:
+                    console.print("[yellow]the simulator stopped; the service keeps running")
+                    sim = None
+                    break
+            while not stop.is_set() and thread.is_alive():
+                stop.wait(0.5)
+        finally:
+            console.print("stopping…")
+            if sim is not None and sim.poll() is None:
+                sim.send_signal(signal.SIGINT)
+                try:
+                    sim.wait(15)
+                except subprocess.TimeoutExpired:
+                    sim.kill()
+            server.should_exit = True
+            thread.join(15)
+            ingester.stop()
+            rules.stop()
+        console.print("stopped; data kept in " + str(ready.data_dir))
