@@ -99,7 +99,7 @@ def _column(values: Sequence[object], codes: dict[str | None, int] | None, dtype
         return arr, (mask if mask.any() else None)
     if None in values:
         obj = np.asarray(values, dtype=object)
-        mask = np.equal(obj, None)
+        mask = np.equal(obj, None)  # type: ignore[call-overload]
         obj[mask] = 0
         return obj.astype(dtype), mask
     return np.asarray(values, dtype=dtype), None

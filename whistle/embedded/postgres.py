@@ -145,8 +145,9 @@ class EmbeddedPostgres:
             kwargs.update(user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[])
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C"
-        return subprocess.run(list(args), capture_output=True, text=True, check=check,
-                              env=env, cwd="/", **kwargs)  # type: ignore[call-overload]
+        done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+            list(args), capture_output=True, text=True, check=check, env=env, cwd="/", **kwargs)
+        return done
 
     def _prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
