@@ -183,8 +183,10 @@ class Subscriber:
             log.error("MQTT connection refused", reason=str(rc))
             return
         self.generation += 1
-        v5 = self.protocol == MQTTProtocolVersion.MQTTv5
-        client.subscribe([(t, SubscribeOptions(qos=1) if v5 else 1) for t in self.topics()])
+        if self.protocol == MQTTProtocolVersion.MQTTv5:
+            client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.topics()])
+        else:
+            client.subscribe([(t, 1) for t in self.topics()])
         self.connected.set()
         log.info("MQTT connected", session_present=bool(getattr(flags, "session_present", 0)),
                  generation=self.generation)
