@@ -23,7 +23,6 @@ import httpx
 import structlog
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
 from whistle.embedded.ports import free_port, port_is_free
 from whistle.settings import Settings
@@ -90,24 +89,21 @@ def _setup(api_url: str, admin_token: str, registry: dict[str, Any], state_file:
 def _print_welcome(console: Console, url: str, admin_token: str, state: dict[str, Any]
                    ) -> None:
     d = state["tower_district"]
-    table = Table(show_header=True, header_style="bold", box=None)
-    table.add_column("who")
-    table.add_column("sees")
-    table.add_column("token")
-    table.add_row("admin", "everything", admin_token)
-    rows = [
-        (ORGS[0][0], "the elevators it manages"),
-        (ORGS[1][0], "the elevators it maintains"),
-        (DISTRICT_ORGS[0][0].format(d=d), f"every elevator in {d}"),
-        (DISTRICT_ORGS[1][0].format(d=d), f"every elevator in {d}"),
-    ]
-    for name, sees in rows:
-        table.add_row(name, sees, state["orgs"][name]["token"])
     console.print(Panel.fit(
-        f"[bold]Dashboard[/bold]  {url}/\n[bold]API[/bold]        {url}/api/v1  "
-        f"(OpenAPI: {url}/docs)\n\nSign in with one of these tokens:", title="Whistle demo"))
-    console.print(table)
-    console.print("A passenger gets trapped in the tower 3 minutes in; watch the alert climb "
+        f"[bold]Dashboard[/bold]  {url}/\n[bold]API[/bold]        {url}/api/v1\n"
+        f"[bold]OpenAPI[/bold]    {url}/docs", title="Whistle demo"))
+    rows = [
+        ("admin", "sees everything", admin_token),
+        (ORGS[0][0], "the elevators it manages", state["orgs"][ORGS[0][0]]["token"]),
+        (ORGS[1][0], "the elevators it maintains", state["orgs"][ORGS[1][0]]["token"]),
+    ] + [(name.format(d=d), f"every elevator in {d}",
+          state["orgs"][name.format(d=d)]["token"]) for name, _ in DISTRICT_ORGS[:2]]
+    console.print("Sign in with one of these tokens:")
+    for who, sees, token in rows:
+        # printed whole, never wrapped or cut: people copy them
+        console.print(f"  [bold]{who}[/bold] ({sees})", highlight=False)
+        console.print(f"    {token}", highlight=False, soft_wrap=True)
+    console.print("\nA passenger gets trapped in the tower 3 minutes in; watch the alert climb "
                   "the escalation chain until someone reports for duty. Ctrl-C stops.\n")
 
 

@@ -34,5 +34,5 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
-    for noisy in ("uvicorn.access", "alembic", "amqtt", "transitions"):
+    for noisy in ("uvicorn.access", "alembic", "amqtt", "transitions", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
