@@ -1,16 +1,19 @@
 """The writer side of the ingester: batch, store, commit, then acknowledge.
 
-One thread owns the database connection. It takes whatever the MQTT thread has handed
-over (up to a batch size; a batch is never older than the flush deadline because the
-writer takes what is there as soon as the previous commit is done), validates it against
-the registry, writes it in one transaction, and only then acknowledges the messages. If
-PostgreSQL is unreachable it keeps the batch, retries with backoff and acknowledges
-nothing; the broker stops sending once the Receive Maximum of unacknowledged messages is
-reached, and a byte budget bounds memory for large messages.
+Two threads form a pipeline, so that PostgreSQL writes one batch while Python prepares
+the next. The *prepare* thread takes whatever the MQTT thread has handed over (up to a
+batch size; a batch is never older than the flush deadline because it takes what is there
+as soon as the previous batch moved on), checks it against the registry and lays it out
+as binary COPY data. The *write* thread stores it, commits, and only then acknowledges
+the messages, in the order they arrived. If PostgreSQL is unreachable the write thread
+keeps its batch, retries with backoff and acknowledges nothing; the prepare thread stops
+at the two-batch hand-over queue, the broker stops sending once the Receive Maximum of
+unacknowledged messages is reached, and a byte budget bounds memory for large messages.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import deque
@@ -23,7 +26,7 @@ import structlog
 
 from ingest import metrics
 from storage import ingest as store
-from storage.copybuf import Batch, encode
+from storage.copybuf import Batch, Encoded, encode
 from storage.db import connect
 from whistle.codec import (
     REJECT_PAYLOAD_BYTES,
@@ -45,6 +48,9 @@ RETRY_MAX_S = 5.0
 REGISTRY_REFRESH_S = 60.0
 UNKNOWN_RETRY_S = 5.0  # how long an unregistered id is remembered before asking again
 IDLE_WAIT_S = 0.5
+HANDOVER_DEPTH = 2  # prepared batches waiting for the write thread
+LINGER_GAP_S = 0.002  # a batch stops filling when nothing arrived for this long
+LATEST_EVERY_S = 1.0  # each elevator's latest sample is written at most this often
 
 
 @dataclass
@@ -55,6 +61,51 @@ class _Prepared:
     rejects: list[store.RejectRow] = field(default_factory=list)
     accepted: list[tuple[str, int, Telemetry]] = field(default_factory=list)
     states: list[tuple[str, int, str, int]] = field(default_factory=list)
+    encoded: Encoded | None = None
+
+
+class _Registry:
+    """The registered elevators, cached; asked again for unknown ids at most every 5 s."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: psycopg.Connection | None = None
+        self.elevators: dict[str, ElevatorLimits] = {}
+        self.unknown: dict[str, float] = {}
+        self.loaded = 0.0
+
+    def _connection(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = connect(self.url, autocommit=True)
+            self.loaded = 0.0
+        return self.conn
+
+    def refresh(self) -> dict[str, ElevatorLimits]:
+        """The cache, reloaded when older than a minute."""
+        now = time.monotonic()
+        if now - self.loaded > REGISTRY_REFRESH_S:
+            self.elevators = store.load_elevators(self._connection())
+            self.unknown.clear()
+            self.loaded = now
+        return self.elevators
+
+    def missing(self, elevator_id: str) -> ElevatorLimits | None:
+        """Ask the database about an id not in the cache (registered since the last load?)."""
+        now = time.monotonic()
+        if now - self.unknown.get(elevator_id, -UNKNOWN_RETRY_S) < UNKNOWN_RETRY_S:
+            return None
+        found = store.load_elevators(self._connection(), elevator_id).get(elevator_id)
+        if found is None:
+            self.unknown[elevator_id] = now
+        else:
+            self.elevators[elevator_id] = found
+        return found
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 def _reject_row(item: Inbound, rej: Reject) -> store.RejectRow:
@@ -67,19 +118,26 @@ class Pipeline:
 
     def __init__(self, settings: Settings, *, ack: Callable[[list[Inbound]], int],
                  on_commit: Callable[[Committed], None] | None = None) -> None:
+        assert settings.database_url is not None
         self.settings = settings
         self._ack = ack
         self._on_commit = on_commit
         self._items: deque[Inbound] = deque()
         self._cond = threading.Condition()
-        self._writer_waiting = False
+        self._taker_waiting = False
         self._pending_bytes = 0
+        self._pending_samples = 0
+        self._latest: dict[int, store.LatestState] = {}
+        self._latest_written = 0.0
         self._stop = threading.Event()
+        self._ready: queue.Queue[tuple[list[Inbound], _Prepared] | None] = queue.Queue(
+            HANDOVER_DEPTH)
+        self._registry = _Registry(settings.database_url)
         self._conn: psycopg.Connection | None = None
-        self._elevators: dict[str, ElevatorLimits] = {}
-        self._unknown: dict[str, float] = {}
-        self._registry_loaded = 0.0
-        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._preparer = threading.Thread(target=self._run_prepare, name="ingest-prepare",
+                                          daemon=True)
+        self._writer = threading.Thread(target=self._run_write, name="ingest-writer",
+                                        daemon=True)
         self.committed_messages = 0
         self.db_up = False
 
@@ -92,20 +150,24 @@ class Pipeline:
                 self._cond.wait(IDLE_WAIT_S)
             self._items.append(item)
             self._pending_bytes += item.size
-            if self._writer_waiting:
+            self._pending_samples += item.samples or 1
+            if self._taker_waiting:
                 self._cond.notify_all()
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        """Start the writer thread."""
-        self._thread.start()
+        """Start the prepare and write threads."""
+        self._preparer.start()
+        self._writer.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what has arrived (best effort within timeout), then stop."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self._thread.join(timeout)
+        self._preparer.join(timeout)
+        self._writer.join(timeout)
+        self._registry.close()
         if self._conn is not None:
             self._conn.close()
 
@@ -114,14 +176,16 @@ class Pipeline:
         """Messages received and not yet committed."""
         return len(self._items)
 
-    # --- writer thread ------------------------------------------------------------------
+    # --- prepare thread -----------------------------------------------------------------
     def _take(self) -> list[Inbound]:
         limit = self.settings.ingest_batch_samples
         with self._cond:
             while not self._items and not self._stop.is_set():
-                self._writer_waiting = True
+                self._taker_waiting = True
                 self._cond.wait(IDLE_WAIT_S)
-                self._writer_waiting = False
+                self._taker_waiting = False
+        self._linger(limit)
+        with self._cond:
             out: list[Inbound] = []
             n = 0
             items = self._items
@@ -129,115 +193,63 @@ class Pipeline:
                 item = items.popleft()
                 out.append(item)
                 n += item.samples or 1
+            self._pending_samples -= n
             return out
 
-    def _release(self, items: list[Inbound]) -> None:
-        with self._cond:
-            self._pending_bytes -= sum(i.size for i in items)
-            self._cond.notify_all()
+    def _linger(self, limit: int) -> None:
+        """Let a small batch fill while messages keep arriving, up to the linger time.
 
-    def _run(self) -> None:
-        while True:
-            items = self._take()
-            if not items:
-                if self._stop.is_set():
+        Each batch costs a few round trips whatever its size, so a stream of small
+        messages is cheaper in batches of a hundred than of a few. Polling (rather than
+        a notification per message) keeps the MQTT thread's hand-off cheap; the first
+        gap without a new message ends the wait, so a broker that limits unacknowledged
+        messages (MQTT 3.1.1 in-flight windows) never stalls the pipeline.
+        """
+        deadline = time.monotonic() + self.settings.ingest_linger_ms / 1000
+        seen = len(self._items)
+        while (self._pending_samples < limit and not self._stop.is_set()
+               and time.monotonic() < deadline):
+            time.sleep(LINGER_GAP_S)
+            now = len(self._items)
+            if now == seen:
+                return
+            seen = now
+
+    def _run_prepare(self) -> None:
+        try:
+            while True:
+                items = self._take()
+                if not items:
+                    if self._stop.is_set():
+                        return
+                    continue
+                metrics.PENDING.set(len(self._items) + len(items))
+                prepared = self._prepare_until_done(items)
+                if prepared is None:
                     return
-                continue
-            metrics.PENDING.set(len(self._items) + len(items))
-            self._store_until_done(items)
-            self._ack(items)
-            self._release(items)
-            self.committed_messages += len(items)
+                self._ready.put((items, prepared))
+        finally:
+            self._ready.put(None)
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            assert self.settings.database_url is not None
-            self._conn = connect(self.settings.database_url, autocommit=True)  # see _store
-            self._elevators = {}
-            self._registry_loaded = 0.0
-        return self._conn
-
-    def _store_until_done(self, items: list[Inbound]) -> None:
-        """Store items, retrying while the database is unreachable (nothing acked meanwhile)."""
+    def _prepare_until_done(self, items: list[Inbound]) -> _Prepared | None:
+        """Prepare a batch; registry lookups wait for the database like writes do."""
         delay = RETRY_MIN_S
         while True:
             try:
-                self._store(items)
-                if not self.db_up:
-                    log.info("database reachable; writing")
-                self.db_up = True
-                metrics.DB_UP.set(1)
-                return
+                return self._prepare(items)
             except psycopg.OperationalError as exc:
                 self._down(exc)
-            except Exception as exc:
-                if self._conn is not None and self._conn.closed:
-                    self._down(exc)
-                else:  # the data, not the connection: isolate the message at fault
-                    log.exception("batch failed; storing its messages one by one")
-                    self._rollback()
-                    self._store_one_by_one(items)
-                    return
+                self._registry.close()
             if self._stop.is_set() and delay >= RETRY_MAX_S:
-                log.error("stopping with unwritten messages; the broker will redeliver them",
-                          messages=len(items))
-                return
+                return None
             time.sleep(delay)
             delay = min(RETRY_MAX_S, delay * 2)
 
-    def _down(self, exc: Exception) -> None:
-        metrics.DB_ERRORS.inc()
-        if self.db_up:
-            log.error("database unreachable; holding messages unacknowledged", error=str(exc))
-        self.db_up = False
-        metrics.DB_UP.set(0)
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
-
-    def _rollback(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.rollback()
-
-    def _store_one_by_one(self, items: list[Inbound]) -> None:
-        for item in items:
-            try:
-                self._store([item])
-            except psycopg.OperationalError:
-                raise
-            except Exception as exc:
-                self._rollback()
-                reason = "storage_error" if isinstance(exc, psycopg.Error) else "internal_error"
-                rej = Reject(reason, f"the message could not be stored: {exc}")
-                self._store([Inbound(item.mid, item.qos, item.generation, item.topic,
-                                     item.elevator_id, item.size, reject=rej,
-                                     payload=item.payload)])
-
-    def _refresh_registry(self, conn: psycopg.Connection) -> None:
-        now = time.monotonic()
-        if now - self._registry_loaded > REGISTRY_REFRESH_S:
-            self._elevators = store.load_elevators(conn)
-            self._unknown.clear()
-            self._registry_loaded = now
-
-    def _lookup_missing(self, conn: psycopg.Connection, elevator_id: str
-                        ) -> ElevatorLimits | None:
-        """Ask the database about an id not in the cache (registered since the last load?)."""
-        now = time.monotonic()
-        if now - self._unknown.get(elevator_id, -UNKNOWN_RETRY_S) < UNKNOWN_RETRY_S:
-            return None
-        found = store.load_elevators(conn, elevator_id).get(elevator_id)
-        if found is None:
-            self._unknown[elevator_id] = now
-        else:
-            self._elevators[elevator_id] = found
-        return found
-
-    def _prepare(self, conn: psycopg.Connection, items: list[Inbound]) -> _Prepared:
+    def _prepare(self, items: list[Inbound]) -> _Prepared:
         """Sort a batch into samples to copy, connection events and rejects (hot loop)."""
-        self._refresh_registry(conn)
+        registry = self._registry
+        elevators = registry.refresh()
         p = _Prepared()
-        elevators = self._elevators
         add = p.batch.add
         accepted = p.accepted
         newest: dict[int, tuple[int, Sample]] = {}
@@ -249,7 +261,7 @@ class Pipeline:
             msg = item.telemetry
             if eid is None or (msg is None and item.state is None):
                 continue  # a cleared retained state: nothing to store
-            limits = elevators.get(eid) or self._lookup_missing(conn, eid)
+            limits = elevators.get(eid) or registry.missing(eid)
             if limits is None:
                 p.rejects.append(_reject_row(item, Reject(
                     RejectReason.UNREGISTERED_ELEVATOR, f"elevator {eid!r} is not registered")))
@@ -278,19 +290,127 @@ class Pipeline:
             if sample.accel is not None:  # the window is large and only the rules need it
                 sample = msgspec.structs.replace(sample, accel=None)
             p.latest.append(store.LatestState(pk, ts_us, sample))
+        if len(p.batch):
+            p.encoded = encode(p.batch)
         return p
 
-    def _store(self, items: list[Inbound]) -> None:
-        """Write one batch. Telemetry and rejects are durable before this returns (and so
-        before any ack); each statement commits on its own, because a retry after a
-        failure half-way is harmless: samples already stored are skipped as duplicates."""
+    # --- write thread -------------------------------------------------------------------
+    def _run_write(self) -> None:
+        while True:
+            try:
+                job = self._ready.get(timeout=LATEST_EVERY_S)
+            except queue.Empty:  # quiet: write what the last batches left pending
+                if self._latest:
+                    self._flush_latest()
+                continue
+            if job is None:
+                self._flush_latest()
+                return
+            items, prepared = job
+            if self._write_until_done(items, prepared):
+                self._ack(items)
+                self.committed_messages += len(items)
+            self._release(items)
+
+    def _flush_latest(self) -> None:
+        try:
+            self._write_latest(self._connection(), [], force=True)
+        except psycopg.Error as exc:
+            log.warning("latest state not written at stop", error=str(exc))
+
+    def _release(self, items: list[Inbound]) -> None:
+        with self._cond:
+            self._pending_bytes -= sum(i.size for i in items)
+            self._cond.notify_all()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._registry.url, autocommit=True)  # see _write
+        return self._conn
+
+    def _write_until_done(self, items: list[Inbound], p: _Prepared) -> bool:
+        """Store a batch, retrying while the database is unreachable; False if given up."""
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                self._write(p)
+                if not self.db_up:
+                    log.info("database reachable; writing")
+                self.db_up = True
+                metrics.DB_UP.set(1)
+                return True
+            except psycopg.OperationalError as exc:
+                self._down(exc)
+            except Exception:
+                if self._conn is not None and self._conn.closed:
+                    self._down(RuntimeError("connection closed"))
+                else:  # the data, not the connection: isolate the message at fault
+                    log.exception("batch failed; storing its messages one by one")
+                    self._rollback()
+                    return self._write_one_by_one(items)
+            if self._stop.is_set() and delay >= RETRY_MAX_S:
+                log.error("stopping with unwritten messages; the broker will redeliver them",
+                          messages=len(items))
+                return False
+            time.sleep(delay)
+            delay = min(RETRY_MAX_S, delay * 2)
+
+    def _down(self, exc: Exception) -> None:
+        metrics.DB_ERRORS.inc()
+        if self.db_up:
+            log.error("database unreachable; holding messages unacknowledged", error=str(exc))
+        self.db_up = False
+        metrics.DB_UP.set(0)
+        if self._conn is not None and threading.current_thread() is self._writer:
+            self._conn.close()
+            self._conn = None
+
+    def _rollback(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.rollback()
+
+    def _write_one_by_one(self, items: list[Inbound]) -> bool:
+        for item in items:
+            try:
+                self._write(self._prepare([item]))
+            except psycopg.OperationalError:
+                raise
+            except Exception as exc:
+                self._rollback()
+                reason = "storage_error" if isinstance(exc, psycopg.Error) else "internal_error"
+                rej = Reject(reason, f"the message could not be stored: {exc}")
+                self._write(self._prepare([Inbound(
+                    item.mid, item.qos, item.generation, item.topic, item.elevator_id,
+                    item.size, reject=rej, payload=item.payload)]))
+        return True
+
+    def _write_latest(self, conn: psycopg.Connection, latest: list[store.LatestState],
+                      *, force: bool = False) -> None:
+        """Keep each elevator's latest sample, written at most once a second.
+
+        The latest state feeds `last_seen` and the dashboards, not the exactly-once
+        guarantee, so it need not cost a round trip per batch.
+        """
+        for state in latest:
+            prev = self._latest.get(state.elevator_pk)
+            if prev is None or state.ts_us >= prev.ts_us:
+                self._latest[state.elevator_pk] = state
+        now = time.monotonic()
+        if self._latest and (force or now - self._latest_written >= LATEST_EVERY_S):
+            store.write_latest(conn, list(self._latest.values()))
+            self._latest.clear()
+            self._latest_written = now
+
+    def _write(self, p: _Prepared) -> None:
+        """Write one prepared batch. Telemetry and rejects are durable before this returns
+        (and so before any ack); each statement commits on its own, because a retry after
+        a failure half-way is harmless: samples already stored are skipped as duplicates."""
         conn = self._connection()
         started = time.perf_counter()
-        p = self._prepare(conn, items)
-        inserted = store.write_telemetry(conn, encode(p.batch)) if len(p.batch) else 0
+        inserted = store.write_telemetry(conn, p.encoded) if p.encoded is not None else 0
         store.write_rejects(conn, p.rejects)
         store.write_connection_events(conn, p.events)
-        store.write_latest(conn, p.latest)
+        self._write_latest(conn, p.latest)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCHES.inc()
         metrics.SAMPLES.inc(inserted)

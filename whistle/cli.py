@@ -8,6 +8,7 @@ packages happen inside the commands, so `whistle --help` stays quick.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,18 +132,26 @@ def admin_token() -> None:
     typer.echo(settings.admin_token or load_or_create_admin_token(settings.data_dir))
 
 
-def _register_optional() -> None:
-    """Commands whose options are defined by other packages (the simulator, the evaluation)."""
-    from rules.evaluate import evaluate_command
-    from simulators.cli import simulate
+def _register_optional(argv: list[str]) -> None:
+    """Commands whose options are defined by other packages (the simulator, the evaluation).
 
-    app.command("simulate")(simulate)
-    app.command("evaluate")(evaluate_command)
+    Their modules pull in scipy and the whole simulator, seconds of start-up that every
+    other command should not pay: they are imported only when asked for (or for --help).
+    """
+    wanted = argv[1] if len(argv) > 1 else "--help"
+    if wanted in ("simulate", "--help", "-h"):
+        from simulators.cli import simulate
+
+        app.command("simulate")(simulate)
+    if wanted in ("evaluate", "--help", "-h"):
+        from rules.evaluate import evaluate_command
+
+        app.command("evaluate")(evaluate_command)
 
 
 def main() -> None:
     """Console entry point."""
-    _register_optional()
+    _register_optional(sys.argv)
     app()
 
 

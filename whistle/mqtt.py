@@ -9,6 +9,7 @@ moment leads to redelivery rather than loss.
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
+from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -37,6 +39,25 @@ log = structlog.get_logger(__name__)
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 PROBE_TIMEOUT_S = 5.0
+TOPIC_CACHE_MAX = 100_000  # parsed topics kept (one per elevator and kind in practice)
+_PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK), remaining length 2, packet id
+
+
+class AckBatchingClient(mqtt.Client):
+    """paho's client plus one method: acknowledge many QoS 1 messages in one write.
+
+    paho's ``ack()`` queues one packet and wakes its network loop per message, which
+    then sends each PUBACK with its own system call; after a commit of a few thousand
+    messages that is most of the ingester's work. Here the PUBACKs of a batch become one
+    queued buffer, one wake-up and one send. It uses paho's ``_packet_queue`` (the same
+    call ``ack()`` ends in), which is why paho is pinned below 3.
+    """
+
+    def ack_many(self, mids: list[int]) -> None:
+        """Send PUBACK for each packet id, in order, with one queued write."""
+        if mids:
+            packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(PUBACK, packet, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +138,7 @@ class Subscriber:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._prefix = settings.mqtt_topic_prefix
+        self._topics: dict[str, tuple[str, str]] = {}
         self._client = self._make_client()
 
     @property
@@ -132,9 +154,9 @@ class Subscriber:
             filters = [f"$share/{group}/{f}" for f in filters]
         return filters
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> AckBatchingClient:
         v5 = self.protocol == MQTTProtocolVersion.MQTTv5
-        client = mqtt.Client(
+        client = AckBatchingClient(
             CallbackAPIVersion.VERSION2, client_id=self.client_id,
             protocol=self.protocol, manual_ack=True,
             clean_session=None if v5 else False)
@@ -170,12 +192,9 @@ class Subscriber:
     def ack(self, items: list[Inbound]) -> int:
         """Acknowledge committed messages of the current connection; return how many."""
         generation = self.generation
-        n = 0
-        for item in items:
-            if item.qos and item.generation == generation:
-                self._client.ack(item.mid, item.qos)
-                n += 1
-        return n
+        mids = [item.mid for item in items if item.qos == 1 and item.generation == generation]
+        self._client.ack_many(mids)
+        return len(mids)
 
     # --- paho callbacks (paho's thread) ---------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
@@ -215,7 +234,13 @@ class Subscriber:
         size = len(payload)
         elevator_id: str | None = None
         try:
-            elevator_id, kind = parse_topic(topic, self._prefix)
+            parsed = self._topics.get(topic)
+            if parsed is None:
+                parsed = parse_topic(topic, self._prefix)
+                if len(self._topics) >= TOPIC_CACHE_MAX:
+                    self._topics.clear()
+                self._topics[topic] = parsed
+            elevator_id, kind = parsed
             if kind == "telemetry":
                 now_us = int(time.time() * 1_000_000)
                 return Inbound(mid, qos, self.generation, topic, elevator_id, size,

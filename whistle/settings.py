@@ -61,6 +61,9 @@ class Settings(BaseSettings):
 
     ingest_batch_samples: int = Field(default=5000, ge=1, description="flush at this size")
     ingest_flush_ms: int = Field(default=100, ge=1, le=100, description="flush at the latest")
+    ingest_linger_ms: int = Field(
+        default=20, ge=0, le=100,
+        description="let a small batch fill this long while messages keep arriving")
     ingest_max_pending_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024 * 1024, description="memory bound while the db is down")
     ingest_future_tolerance_s: float = 300.0

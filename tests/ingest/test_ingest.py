@@ -226,8 +226,10 @@ def test_status_latest_sample_and_history_through_the_api(
     with ApiServer(settings) as url, httpx.Client(
             base_url=f"{url}/api/v1",
             headers={"Authorization": f"Bearer {settings.admin_token}"}) as api:
-        el = api.get("/elevators/L1").json()
-        assert el["status"] == "normal" and el["latest"]["seq"] == 119
+        # the latest sample is written at most once a second per elevator
+        el = wait_until(lambda: (e := api.get("/elevators/L1").json())["latest"]
+                        and e["latest"]["seq"] == 119 and e, message="latest sample")
+        assert el["status"] == "normal"
         assert el["latest"]["motor_temp_c"] == 159.0
         assert api.get("/elevators/L2").json()["status"] == "unknown"
         start = t0 - 1
