@@ -25,6 +25,7 @@ import psycopg
 import structlog
 
 from ingest import metrics
+from ingest.registry import Registry
 from storage import ingest as store
 from storage.copybuf import Batch, Encoded, encode
 from storage.db import connect
@@ -36,7 +37,6 @@ from whistle.codec import (
     Telemetry,
     check_limits,
 )
-from whistle.domain import ElevatorLimits
 from whistle.mqtt import Inbound
 from whistle.settings import Settings
 from whistle.stream import Committed
@@ -45,8 +45,6 @@ log = structlog.get_logger(__name__)
 
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
-REGISTRY_REFRESH_S = 60.0
-UNKNOWN_RETRY_S = 5.0  # how long an unregistered id is remembered before asking again
 IDLE_WAIT_S = 0.5
 HANDOVER_DEPTH = 2  # prepared batches waiting for the write thread
 LINGER_GAP_S = 0.002  # a batch stops filling when nothing arrived for this long
@@ -62,50 +60,6 @@ class _Prepared:
     accepted: list[tuple[str, int, Telemetry]] = field(default_factory=list)
     states: list[tuple[str, int, str, int]] = field(default_factory=list)
     encoded: Encoded | None = None
-
-
-class _Registry:
-    """The registered elevators, cached; asked again for unknown ids at most every 5 s."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.conn: psycopg.Connection | None = None
-        self.elevators: dict[str, ElevatorLimits] = {}
-        self.unknown: dict[str, float] = {}
-        self.loaded = 0.0
-
-    def _connection(self) -> psycopg.Connection:
-        if self.conn is None or self.conn.closed:
-            self.conn = connect(self.url, autocommit=True)
-            self.loaded = 0.0
-        return self.conn
-
-    def refresh(self) -> dict[str, ElevatorLimits]:
-        """The cache, reloaded when older than a minute."""
-        now = time.monotonic()
-        if now - self.loaded > REGISTRY_REFRESH_S:
-            self.elevators = store.load_elevators(self._connection())
-            self.unknown.clear()
-            self.loaded = now
-        return self.elevators
-
-    def missing(self, elevator_id: str) -> ElevatorLimits | None:
-        """Ask the database about an id not in the cache (registered since the last load?)."""
-        now = time.monotonic()
-        if now - self.unknown.get(elevator_id, -UNKNOWN_RETRY_S) < UNKNOWN_RETRY_S:
-            return None
-        found = store.load_elevators(self._connection(), elevator_id).get(elevator_id)
-        if found is None:
-            self.unknown[elevator_id] = now
-        else:
-            self.elevators[elevator_id] = found
-        return found
-
-    def close(self) -> None:
-        """Close the connection."""
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 def _reject_row(item: Inbound, rej: Reject) -> store.RejectRow:
@@ -132,7 +86,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._ready: queue.Queue[tuple[list[Inbound], _Prepared] | None] = queue.Queue(
             HANDOVER_DEPTH)
-        self._registry = _Registry(settings.database_url)
+        self._registry = Registry(settings.database_url)
         self._conn: psycopg.Connection | None = None
         self._preparer = threading.Thread(target=self._run_prepare, name="ingest-prepare",
                                           daemon=True)

@@ -54,8 +54,8 @@ OPEN_ALERTS = Gauge("whistle_alerts_open", "Alerts not resolved, by severity", [
 ENGINE_LAG = Gauge("whistle_rules_engine_lag_seconds",
                    "How long the last batch waited before the engine processed it")
 QUEUE_DEPTH = Gauge("whistle_rules_queue_depth", "Batches waiting for the rules worker")
-FEED_DROPPED = Counter("whistle_rules_feed_dropped",
-                       "Batches from the ingester dropped because the rules worker lagged")
+FEED_WAITS = Counter("whistle_rules_feed_waits",
+                     "Seconds-long waits of the ingester on a lagging rules worker")
 JOB_ERRORS = Counter("whistle_rules_job_errors", "Failed runs of a rules job", ["job"])
 
 QUEUE_MAX = 10_000
@@ -248,14 +248,21 @@ class RulesService:
 
     # --- input --------------------------------------------------------------------------
     def feed(self, committed: Committed) -> None:
-        """Take a committed batch from the ingester (its thread); blocks at most 1 s."""
-        try:
-            self._queue.put(("committed", committed, time.monotonic()),
-                            timeout=FEED_TIMEOUT_S)
-        except queue.Full:
-            FEED_DROPPED.inc()
-            log.warning("rules worker lagging: a telemetry batch was dropped",
-                        messages=len(committed.messages))
+        """Take a committed batch from the ingester (its thread).
+
+        When the rules worker lags this blocks the ingester's writer rather than drop the
+        batch: a missed detection is worse than slower ingestion, and the ingester's
+        acknowledgements wait, so the broker holds the backlog and memory stays bounded.
+        """
+        item = ("committed", committed, time.monotonic())
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=FEED_TIMEOUT_S)
+                return
+            except queue.Full:
+                FEED_WAITS.inc()
+                log.warning("rules worker lagging: the ingester waits",
+                            messages=len(committed.messages))
 
     def _on_inbound(self, item: Inbound) -> None:
         # paho's thread; the broker's receive maximum bounds what can be outstanding here.

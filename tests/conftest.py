@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from storage.db import migrate
-from tests.helpers import free_name, service_dir
+from tests.api.builders import World, standard_world
+from tests.helpers import ApiServer, free_name, service_dir
 from whistle import logs
 from whistle.embedded.broker import EmbeddedBroker
 from whistle.embedded.postgres import EmbeddedPostgres
@@ -86,6 +87,24 @@ def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         broker.stop()
+
+
+@pytest.fixture()
+def api_server(settings: Settings, db: psycopg.Connection) -> Iterator[str]:
+    """Base URL (no /api/v1) of the real app under uvicorn, on an empty migrated database."""
+    with ApiServer(settings) as url:
+        yield url
+
+
+@pytest.fixture()
+def world(api_server: str, settings: Settings, db: psycopg.Connection) -> Iterator[World]:
+    """The standard world of tests.api.builders (orgs with tokens, sites, elevators)."""
+    assert settings.admin_token is not None
+    w = standard_world(api_server, settings.admin_token, db)
+    try:
+        yield w
+    finally:
+        w.close()
 
 
 @pytest.fixture()

@@ -99,15 +99,25 @@ class ApiServer:
 
         self.port = free_port()
         app = create_app(settings.model_copy(update={"api_port": self.port}), **app_kwargs)
+        # Open SSE streams would hold a graceful shutdown forever: cut them after 1 s.
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
-                                access_log=False, lifespan="on")
+                                access_log=False, lifespan="on", timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> str:
+        import httpx
+
         self.thread.start()
-        wait_until(lambda: self.server.started, 20, message="uvicorn to start")
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, 20, message="the API to answer /healthz")
         return self.url
 
     def __exit__(self, *_exc: Any) -> None:

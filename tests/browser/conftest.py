@@ -13,12 +13,7 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
-
-from tests.api.builders import World, standard_world
-from tests.helpers import ApiServer
-from whistle.settings import Settings
 
 CHROMIUM_ENV = "WHISTLE_CHROMIUM"
 REQUIRE_ENV = "WHISTLE_REQUIRE_BROWSER"
@@ -76,21 +71,9 @@ def browser(chromium_path: str) -> Iterator[Any]:
 
 
 @pytest.fixture()
-def server(settings: Settings, db: psycopg.Connection) -> Iterator[str]:
-    """The real app (API and dashboard) under uvicorn on an empty, migrated database."""
-    with ApiServer(settings) as url:
-        yield url
-
-
-@pytest.fixture()
-def world(server: str, settings: Settings, db: psycopg.Connection) -> Iterator[World]:
-    """The standard organizations, sites and elevators of tests.api.builders."""
-    assert settings.admin_token is not None
-    w = standard_world(server, settings.admin_token, db)
-    try:
-        yield w
-    finally:
-        w.close()
+def server(api_server: str) -> str:
+    """The real app (API and dashboard) on an empty, migrated database."""
+    return api_server
 
 
 @pytest.fixture()

@@ -50,7 +50,15 @@
     var doc = new DOMParser().parseFromString(await r.text(), "text/html");
     var fresh = doc.querySelector("main");
     if (fresh) {
+      /* A note typed while the page was refreshing must survive the refresh. */
+      var typed = document.querySelector("main input[name=note]");
+      var focused = typed && document.activeElement === typed;
       document.querySelector("main").replaceWith(fresh);
+      var input = fresh.querySelector("input[name=note]");
+      if (typed && input && typed.value) {
+        input.value = typed.value;
+        if (focused) input.focus();
+      }
       Whistle.localize(fresh);
       state = document.getElementById("alert-state");
     }

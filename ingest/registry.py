@@ -1,0 +1,58 @@
+"""The ingester's view of the registry: which elevators exist, and their range limits."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from storage import ingest as store
+from storage.db import connect
+from whistle.domain import ElevatorLimits
+
+REGISTRY_REFRESH_S = 60.0
+UNKNOWN_RETRY_S = 5.0  # how long an unregistered id is remembered before asking again
+
+
+class Registry:
+    """The registered elevators, cached; asked again for unknown ids at most every 5 s."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: psycopg.Connection | None = None
+        self.elevators: dict[str, ElevatorLimits] = {}
+        self.unknown: dict[str, float] = {}
+        self.loaded = 0.0
+
+    def _connection(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = connect(self.url, autocommit=True)
+            self.loaded = 0.0
+        return self.conn
+
+    def refresh(self) -> dict[str, ElevatorLimits]:
+        """The cache, reloaded when older than a minute."""
+        now = time.monotonic()
+        if now - self.loaded > REGISTRY_REFRESH_S:
+            self.elevators = store.load_elevators(self._connection())
+            self.unknown.clear()
+            self.loaded = now
+        return self.elevators
+
+    def missing(self, elevator_id: str) -> ElevatorLimits | None:
+        """Ask the database about an id not in the cache (registered since the last load?)."""
+        now = time.monotonic()
+        if now - self.unknown.get(elevator_id, -UNKNOWN_RETRY_S) < UNKNOWN_RETRY_S:
+            return None
+        found = store.load_elevators(self._connection(), elevator_id).get(elevator_id)
+        if found is None:
+            self.unknown[elevator_id] = now
+        else:
+            self.elevators[elevator_id] = found
+        return found
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
