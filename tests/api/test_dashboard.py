@@ -45,7 +45,7 @@ def test_pages_send_you_to_sign_in_and_back(world: World):
             assert r.headers["location"].startswith("/signin?next=" + path.split("?")[0])
         form = c.get("/signin")
         assert form.status_code == 200 and 'name="token"' in form.text
-        assert c.get("/events").status_code == 401
+        assert c.get("/api/v1/alerts/stream").status_code == 401
 
 
 def test_sign_in_sets_an_httponly_strict_cookie_and_sign_out_clears_it(world: World):
@@ -219,7 +219,8 @@ def test_pages_load_nothing_from_elsewhere(world: World):
 
 
 def test_the_event_stream_takes_the_cookie(world: World):
-    with browser(world.url, world.tokens["prop_a"]) as c, c.stream("GET", "/events") as r:
+    with browser(world.url, world.tokens["prop_a"]) as c, \
+            c.stream("GET", "/api/v1/alerts/stream") as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         first = next(r.iter_text())

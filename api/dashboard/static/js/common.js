@@ -60,7 +60,7 @@ window.Whistle = (function () {
      so the page should refresh what it shows). */
   function onAlert(callback, elevatorId) {
     var live = document.getElementById("live");
-    var url = "/events" + (elevatorId ? "?elevator_id=" + encodeURIComponent(elevatorId) : "");
+    var url = "/api/v1/alerts/stream" + (elevatorId ? "?elevator_id=" + encodeURIComponent(elevatorId) : "");
     var lost = false;
     var source = new EventSource(url);
     function show(state, text) {
