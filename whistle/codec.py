@@ -159,6 +159,17 @@ def _explain(err: msgspec.ValidationError, is_array: bool) -> Reject:
     return Reject(RejectReason.INVALID_VALUE, f"{body}{(' at ' + field) if field else ''}{where}")
 
 
+def _check_utf8(payload: bytes) -> None:
+    """Reject a payload that is not UTF-8 (ASCII, the usual case, needs no decoding copy)."""
+    if payload.isascii():
+        return
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Reject(RejectReason.NOT_UTF8,
+                     f"payload is not UTF-8: invalid byte at offset {exc.start}") from None
+
+
 def _ts_us(ts: int | datetime, label: str) -> int:
     if isinstance(ts, int):
         return ts * 1000
@@ -184,11 +195,7 @@ class TelemetryDecoder:
         if len(payload) > self.max_bytes:
             raise Reject(RejectReason.TOO_LARGE,
                          f"message is {len(payload)} bytes; at most {self.max_bytes} allowed")
-        try:
-            payload.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Reject(RejectReason.NOT_UTF8,
-                         f"payload is not UTF-8: invalid byte at offset {exc.start}") from None
+        _check_utf8(payload)
         try:
             decoded = self._decoder.decode(payload)
         except msgspec.ValidationError as exc:
@@ -248,11 +255,7 @@ _STATE = msgspec.json.Decoder(StateMessage)
 
 def decode_state(payload: bytes) -> tuple[str, int]:
     """(state, ts in epoch microseconds) of a state message, or raise Reject."""
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Reject(RejectReason.NOT_UTF8,
-                     f"payload is not UTF-8: invalid byte at offset {exc.start}") from None
+    _check_utf8(payload)
     try:
         msg = _STATE.decode(payload)
     except msgspec.ValidationError as exc:
