@@ -12,7 +12,7 @@ help:
 	@echo "make test      run the whole test suite"
 	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED"
 	@echo "make evaluate  detection evaluation over 1,000 simulated elevator-hours"
-	@echo "make lint      ruff and mypy"
+	@echo "make lint      ruff, mypy and the import layers (import-linter)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Whistle needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -40,6 +40,7 @@ evaluate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

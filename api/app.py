@@ -11,8 +11,8 @@ from psycopg_pool import ConnectionPool
 
 from api import dashboard, errors
 from api.routes import alerts, elevators, health, ingest, orgs, records, reports, sites, webhooks
+from core.settings import Settings
 from storage.db import make_pool
-from whistle.settings import Settings
 
 PREFIX = "/api/v1"
 

@@ -9,9 +9,9 @@ from typing import Annotated
 import psycopg
 from fastapi import Cookie, Depends, Header, HTTPException, Query, Request, status
 
+from core.domain import OrgKind, Principal
+from core.settings import Settings
 from storage import registry
-from whistle.domain import OrgKind, Principal
-from whistle.settings import Settings
 
 
 def _settings(request: Request) -> Settings:

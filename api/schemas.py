@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from whistle.domain import OrgKind, default_landings
+from core.domain import OrgKind, default_landings
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 

@@ -9,7 +9,7 @@ import structlog
 import uvicorn
 
 from api.app import create_app
-from whistle.settings import Settings
+from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -30,11 +30,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench import fleet
 from bench.load import Publisher, make_messages
+from core import logs
 from storage import telemetry
 from storage.db import migrate
-from tests.helpers import register_fleet
-from whistle import logs
 from whistle.embedded.broker import EmbeddedBroker
 from whistle.embedded.postgres import EmbeddedPostgres
 
@@ -84,7 +84,7 @@ class Services:
         self.url = self.pg.start()
         migrate(self.url)
         with psycopg.connect(self.url, autocommit=True) as conn:
-            register_fleet(conn, [f"el-{i:04d}" for i in range(ELEVATORS)],
+            fleet.register(conn, [f"el-{i:04d}" for i in range(ELEVATORS)],
                            travel_m=70.0, rated_load_kg=1000.0)
         self.broker = EmbeddedBroker(self.dir)
         self.mqtt_url = self.broker.start()

@@ -18,14 +18,14 @@ import gc
 import time
 from typing import Any
 
-from rules.config import load
+from core.codec import Reject, Telemetry, TelemetryDecoder, decode_state, parse_topic
+from core.stream import Committed
 from rules.engine import ElevatorInfo, Engine
+from rules.thresholds import load
 from simulators.fleet import Fleet, FleetConfig
-from whistle.codec import Reject, Telemetry, TelemetryDecoder, decode_state, parse_topic
-from whistle.stream import Committed
 
-INGEST_BATCH_SAMPLES = 5000  # whistle.settings: ingest_batch_samples
-FLUSH_S = 0.1  # whistle.settings: ingest_flush_ms
+INGEST_BATCH_SAMPLES = 5000  # core.settings: ingest_batch_samples
+FLUSH_S = 0.1  # core.settings: ingest_flush_ms
 INGESTER_SAMPLES_PER_S = 100_000  # the ingester's measured batch rate
 INGESTER_MESSAGES_PER_S = 10_000
 START_TS_MS = 1_741_071_600_000  # a Tuesday morning: busy traffic

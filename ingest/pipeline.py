@@ -24,12 +24,7 @@ import msgspec
 import psycopg
 import structlog
 
-from ingest import metrics
-from ingest.registry import Registry
-from storage import ingest as store
-from storage.copybuf import Batch, Encoded, encode
-from storage.db import connect
-from whistle.codec import (
+from core.codec import (
     REJECT_PAYLOAD_BYTES,
     Reject,
     RejectReason,
@@ -37,9 +32,14 @@ from whistle.codec import (
     Telemetry,
     check_limits,
 )
-from whistle.mqtt import Inbound
-from whistle.settings import Settings
-from whistle.stream import Committed
+from core.settings import Settings
+from core.stream import Committed
+from ingest import metrics
+from ingest.registry import Registry
+from messaging.subscriber import Inbound
+from storage import intake as store
+from storage.copybuf import Batch, Encoded, encode
+from storage.db import connect
 
 log = structlog.get_logger(__name__)
 

@@ -6,9 +6,9 @@ import time
 
 import psycopg
 
-from storage import ingest as store
+from core.domain import ElevatorLimits
+from storage import intake as store
 from storage.db import connect
-from whistle.domain import ElevatorLimits
 
 REGISTRY_REFRESH_S = 60.0
 UNKNOWN_RETRY_S = 5.0  # how long an unregistered id is remembered before asking again

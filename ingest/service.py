@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import structlog
 
+from core.settings import Settings
+from core.stream import Committed
 from ingest import metrics
 from ingest.pipeline import Pipeline
-from whistle.mqtt import Inbound, Subscriber
-from whistle.settings import Settings
-from whistle.stream import Committed
+from messaging.subscriber import Inbound, Subscriber
 
 log = structlog.get_logger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import psycopg
 
+from core.domain import DEFAULT_SEVERITY, AlertKind
 from rules import lifecycle
 from rules.lifecycle import Applied, Change
-from rules.settings import Policy
+from rules.policy import Policy
 from storage import records
-from whistle.domain import DEFAULT_SEVERITY, AlertKind
 
 INSPECTION = AlertKind.INSPECTION_OVERDUE
 MAINTENANCE = AlertKind.MAINTENANCE_OVERDUE

@@ -1,6 +1,6 @@
 """The rules engine: committed telemetry in, alert transitions out, on event time.
 
-``Engine.process`` takes what the ingester committed (:class:`whistle.stream.Committed`).
+``Engine.process`` takes what the ingester committed (:class:`core.stream.Committed`).
 Samples are grouped per elevator and sorted by ``ts``; then they are evaluated in
 *rounds*, each holding at most one sample per elevator, so every detector updates the
 whole fleet's timers with a few numpy operations while each elevator still sees its
@@ -34,7 +34,8 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from rules.config import RulesConfig
+from core.codec import Sample, Telemetry
+from core.stream import Committed
 from rules.detectors import DETECTORS
 from rules.detectors.base import US, Alerts, Change, Round, run_timed
 from rules.state import (
@@ -44,16 +45,15 @@ from rules.state import (
     MODE_CODES,
     N_MODES,
     POWER_CODES,
-    A,
-    F,
+    Col,
+    KindCol,
     Memory,
     Table,
 )
 from rules.state import apply as apply_blob
 from rules.state import decode as decode_blob
 from rules.state import encode as encode_blob
-from whistle.codec import Sample, Telemetry
-from whistle.stream import Committed
+from rules.thresholds import RulesConfig
 
 log = structlog.get_logger(__name__)
 
@@ -241,7 +241,7 @@ class Engine:
                 self._table.reset(slot)
                 self.unknown_pks.discard(info.pk)
                 self._resolve(slot)
-                self._table.f[slot, F.SEALED] = float(info.sealed)
+                self._table.f[slot, Col.SEALED] = float(info.sealed)
                 blob = self._restored.pop(info.pk, None)
                 if blob is not None:
                     self._restore_one(slot, blob)
@@ -254,7 +254,7 @@ class Engine:
                     info.rated_load_kg):
                 self._resolve(slot)
             if old.sealed != info.sealed:
-                self._table.f[slot, F.SEALED] = float(info.sealed)
+                self._table.f[slot, Col.SEALED] = float(info.sealed)
                 self._dirty.add(slot)
                 if not info.sealed:
                     self._unsealed(slot)
@@ -262,7 +262,7 @@ class Engine:
     def _unsealed(self, slot: int) -> None:
         """An unsealed elevator's sealed_in_use clears now (reported on the next call)."""
         t = self._table
-        last = t.f[slot, F.LAST_TS]
+        last = t.f[slot, Col.LAST_TS]
         at = last if not math.isnan(last) else time.time() * US
         alerts = Alerts(self._config.engine, self._pending)
         alerts.clear_at(t.open, t.a, slot, slot, self._memory[slot], SEALED, at,
@@ -322,7 +322,7 @@ class Engine:
         slot, ts = cols.slot, cols.ts
         dup = np.zeros(len(ts), dtype=bool)
         dup[1:] = (slot[1:] == slot[:-1]) & (ts[1:] == ts[:-1]) & (cols.seq[1:] == cols.seq[:-1])
-        last = t.f[slot, F.LAST_TS]
+        last = t.f[slot, Col.LAST_TS]
         with np.errstate(invalid="ignore"):
             late = ts <= last
             stale = ts < last - settings.late_tolerance_s * US
@@ -343,7 +343,7 @@ class Engine:
                alerts: Alerts) -> None:
         """Any message clears offline (at its event time) and resets the silence clock."""
         t = self._table
-        t.f[seen, F.LAST_RX] = now
+        t.f[seen, Col.LAST_RX] = now
         k = KIND_INDEX[OFFLINE]
         for s in seen[t.open[seen, k]].tolist():
             first = float(cols.ts[np.searchsorted(cols.slot, s)])
@@ -399,21 +399,21 @@ class Engine:
         if late:
             rows = slots
         ts = c.ts
-        carried = f[rows]  # (m, N_F) copy: reading it column by column is cheap
-        mode = np.where(c.mode >= 0, c.mode, carried[:, F.MODE]).astype(np.int8)
-        lock = np.where(c.lock >= 0, c.lock, carried[:, F.LOCK])
-        chain = np.where(c.chain >= 0, c.chain, carried[:, F.CHAIN])
-        power = np.where(c.power >= 0, c.power, carried[:, F.POWER]).astype(np.int8)
+        carried = f[rows]  # (m, N_COLS) copy: reading it column by column is cheap
+        mode = np.where(c.mode >= 0, c.mode, carried[:, Col.MODE]).astype(np.int8)
+        lock = np.where(c.lock >= 0, c.lock, carried[:, Col.LOCK])
+        chain = np.where(c.chain >= 0, c.chain, carried[:, Col.CHAIN])
+        power = np.where(c.power >= 0, c.power, carried[:, Col.POWER]).astype(np.int8)
         with np.errstate(invalid="ignore"):
-            by_load = np.where(np.isnan(c.load), carried[:, F.OCCUPIED],
+            by_load = np.where(np.isnan(c.load), carried[:, Col.OCCUPIED],
                                c.load > s.occupied_load_kg)
         occupied = np.where(c.occupied >= 0, c.occupied, by_load)
-        alarm = np.where(c.alarm >= 0, c.alarm, carried[:, F.ALARM])
-        temp = np.where(np.isnan(c.temp), carried[:, F.TEMP], c.temp)
+        alarm = np.where(c.alarm >= 0, c.alarm, carried[:, Col.ALARM])
+        temp = np.where(np.isnan(c.temp), carried[:, Col.TEMP], c.temp)
         spd = np.abs(c.speed)
         stationary = spd <= s.stationary_mps
-        gap = ts - carried[:, F.LAST_TS]
-        gap_ok = gap <= s.gap_tolerance_s * US + carried[:, F.GAP_BONUS]
+        gap = ts - carried[:, Col.LAST_TS]
+        gap_ok = gap <= s.gap_tolerance_s * US + carried[:, Col.GAP_BONUS]
         m = len(ts)
         r = Round(
             late=late, rows=rows, slots=slots, f=f, a=a, open=opened, p=p,
@@ -422,29 +422,29 @@ class Engine:
             floor=c.floor, temp=temp, mode=mode, lock=lock > 0, chain=chain > 0, power=power,
             occupied=occupied > 0, alarm=alarm > 0, acc_len=c.acc_len, acc=c.acc,
             stationary=stationary, moving=~stationary,
-            prev_moving=carried[:, F.PREV_MOVING] > 0, prev_door=carried[:, F.PREV_DOOR],
+            prev_moving=carried[:, Col.PREV_MOVING] > 0, prev_door=carried[:, Col.PREV_DOOR],
             gap_ok=gap_ok, supp=supp[rows][np.arange(m), :, mode] if not late
-            else supp[slots, :, mode], sealed=carried[:, F.SEALED] > 0)
+            else supp[slots, :, mode], sealed=carried[:, Col.SEALED] > 0)
         has_fault = c.fault != None  # noqa: E711 (elementwise on an object array)
-        for j in np.flatnonzero(has_fault | (carried[:, F.HAS_FAULT] > 0)).tolist():
+        for j in np.flatnonzero(has_fault | (carried[:, Col.HAS_FAULT] > 0)).tolist():
             memory[j].fault_code = c.fault[j]
         for detect in DETECTORS:
             detect(r, alerts)
         run_timed(r, alerts)
         if late:
             return
-        f[rows, F.MODE] = mode
-        f[rows, F.LOCK] = lock
-        f[rows, F.CHAIN] = chain
-        f[rows, F.POWER] = power
-        f[rows, F.OCCUPIED] = occupied
-        f[rows, F.ALARM] = alarm
-        f[rows, F.TEMP] = temp
-        f[rows, F.LAST_TS] = ts
-        f[rows, F.GAP_BONUS] = 0.0
-        f[rows, F.PREV_MOVING] = ~stationary
-        f[rows, F.PREV_DOOR] = c.door
-        f[rows, F.HAS_FAULT] = has_fault
+        f[rows, Col.MODE] = mode
+        f[rows, Col.LOCK] = lock
+        f[rows, Col.CHAIN] = chain
+        f[rows, Col.POWER] = power
+        f[rows, Col.OCCUPIED] = occupied
+        f[rows, Col.ALARM] = alarm
+        f[rows, Col.TEMP] = temp
+        f[rows, Col.LAST_TS] = ts
+        f[rows, Col.GAP_BONUS] = 0.0
+        f[rows, Col.PREV_MOVING] = ~stationary
+        f[rows, Col.PREV_DOOR] = c.door
+        f[rows, Col.HAS_FAULT] = has_fault
 
     # -- state messages and the service clock -------------------------------------------
     def _state_message(self, pk: int, state: str, ts: float, now: float,
@@ -455,17 +455,17 @@ class Engine:
             return
         t = self._table
         f = t.f[slot]
-        f[F.LAST_RX] = now
+        f[Col.LAST_RX] = now
         self._dirty.add(slot)
-        if ts < f[F.STATE_TS]:
+        if ts < f[Col.STATE_TS]:
             return  # an older retained state delivered again
-        f[F.STATE_TS] = ts
+        f[Col.STATE_TS] = ts
         mem = self._memory[slot]
         if state == "offline":
             # a last will carries the time the device connected, older than its samples:
             # the condition holds from the newest thing we know
-            at = ts if math.isnan(f[F.LAST_TS]) else max(ts, f[F.LAST_TS])
-            if not self._suppress[slot, KIND_INDEX[OFFLINE], int(f[F.MODE])]:
+            at = ts if math.isnan(f[Col.LAST_TS]) else max(ts, f[Col.LAST_TS])
+            if not self._suppress[slot, KIND_INDEX[OFFLINE], int(f[Col.MODE])]:
                 alerts.raise_at(t.open, t.a, slot, slot, mem, OFFLINE, at,
                                 {"reason": "state_offline", "state_ts_us": int(ts)})
         else:
@@ -483,9 +483,9 @@ class Engine:
         t = self._table
         now = float(now_us)
         k = KIND_INDEX[OFFLINE]
-        last = t.f[:n, F.LAST_RX]
+        last = t.f[:n, Col.LAST_RX]
         timeout = self._params[:n, self._columns[(OFFLINE, "timeout_s")]] * US
-        modes = t.f[:n, F.MODE].astype(np.intp)
+        modes = t.f[:n, Col.MODE].astype(np.intp)
         with np.errstate(invalid="ignore"):
             due = ((now - last >= timeout) & ~t.open[:n, k]
                    & ~self._suppress[np.arange(n), k, modes])
@@ -497,9 +497,9 @@ class Engine:
                 self._dirty.add(s)
         ks = KIND_INDEX[SEALED]
         hold = self._params[:n, self._columns[(SEALED, "clear_stationary_s")]] * US
-        since = t.a[:n, A.CSINCE, ks]
+        since = t.a[:n, KindCol.CSINCE, ks]
         with np.errstate(invalid="ignore"):
-            rest = t.open[:n, ks] & (t.f[:n, F.PREV_MOVING] == 0) & (now - since >= hold)
+            rest = t.open[:n, ks] & (t.f[:n, Col.PREV_MOVING] == 0) & (now - since >= hold)
         for s in np.flatnonzero(rest).tolist():
             if alerts.clear_at(t.open, t.a, s, s, self._memory[s], SEALED,
                                float(since[s] + hold[s]), {"cleared_by": "stationary"}):
@@ -540,9 +540,9 @@ class Engine:
             for k, kind in enumerate(KINDS):
                 if kind in kinds and not t.open[slot, k]:
                     t.open[slot, k] = True
-                    t.a[slot, A.RAISED_AT, k] = -math.inf
-                    t.a[slot, A.LAST_UPDATE, k] = -math.inf
-                    t.a[slot, A.METRIC, k] = math.nan  # no updates of an adopted alert
+                    t.a[slot, KindCol.RAISED_AT, k] = -math.inf
+                    t.a[slot, KindCol.LAST_UPDATE, k] = -math.inf
+                    t.a[slot, KindCol.METRIC, k] = math.nan  # no updates of an adopted alert
                     self._dirty.add(slot)
                 elif kind not in kinds and t.open[slot, k]:
                     self._forget(slot, k)
@@ -559,9 +559,9 @@ class Engine:
         if not t.open[slot, k]:
             return
         t.open[slot, k] = False
-        last = t.f[slot, F.LAST_TS]
+        last = t.f[slot, Col.LAST_TS]
         base = last if not math.isnan(last) else time.time() * US
-        t.a[slot, A.HOLDOFF, k] = base + self._config.engine.reraise_holdoff_s * US
+        t.a[slot, KindCol.HOLDOFF, k] = base + self._config.engine.reraise_holdoff_s * US
         self._memory[slot].details.pop(KINDS[k], None)
         self._dirty.add(slot)
 
@@ -599,16 +599,16 @@ class Engine:
             return
         t = self._table
         self._memory[slot] = apply_blob(t, slot, blob)
-        t.f[slot, F.SEALED] = float(self._info[slot].sealed)
-        t.f[slot, F.GAP_BONUS] = self._config.engine.restore_gap_s * US
+        t.f[slot, Col.SEALED] = float(self._info[slot].sealed)
+        t.f[slot, Col.GAP_BONUS] = self._config.engine.restore_gap_s * US
         self._dirty.add(slot)
 
     def last_event_us(self, elevator_pk: int) -> int | None:
         """Event time of the newest sample processed for an elevator (for replaying)."""
         slot = self._slot.get(elevator_pk)
-        if slot is None or math.isnan(self._table.f[slot, F.LAST_TS]):
+        if slot is None or math.isnan(self._table.f[slot, Col.LAST_TS]):
             return None
-        return int(self._table.f[slot, F.LAST_TS])
+        return int(self._table.f[slot, Col.LAST_TS])
 
     @property
     def elevators(self) -> list[ElevatorInfo]:

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from prometheus_client import Counter
 
-from rules import settings as rules_settings
-from rules.settings import Policy
+from rules import policy as rules_policy
+from rules.policy import Policy
 from storage import alerts, outbox
 
 ESCALATIONS = Counter("whistle_escalations", "Escalation steps taken, by level reached",
@@ -34,7 +34,7 @@ Row = dict[str, Any]
 
 def load_policy(path: Path | None) -> Policy:
     """The [escalation] table of the rules file (defaults without one)."""
-    return rules_settings.load(path)
+    return rules_policy.load(path)
 
 
 def next_level(*, current: int, chain: list[Row], max_level: int) -> int:

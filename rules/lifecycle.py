@@ -17,7 +17,7 @@ import psycopg
 import structlog
 from prometheus_client import Counter
 
-from rules.settings import Rescue
+from rules.policy import Rescue
 from storage import alerts, outbox
 
 log = structlog.get_logger(__name__)

@@ -34,19 +34,19 @@ import structlog
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
+from core.codec import Reject, Telemetry, check_limits
+from core.domain import ElevatorLimits, Severity
+from core.settings import Settings
+from core.stream import Committed
+from messaging.subscriber import Inbound, Subscriber
 from rules import calendar, escalation, lifecycle
 from rules.notify.dispatch import BATCH as OUTBOX_BATCH
 from rules.notify.dispatch import Notifier
 from rules.notify.mqtt import AlertPublisher
 from rules.notify.webhooks import CLAIM_LIMIT, Sender
-from rules.settings import Policy, PolicyError
+from rules.policy import Policy, PolicyError
 from storage import alerts, outbox, rulestate
 from storage.db import connect, make_pool
-from whistle.codec import Reject, Telemetry, check_limits
-from whistle.domain import ElevatorLimits, Severity
-from whistle.mqtt import Inbound, Subscriber
-from whistle.settings import Settings
-from whistle.stream import Committed
 
 log = structlog.get_logger(__name__)
 
@@ -142,8 +142,8 @@ class RulesService:
     def _make_engine(self, infos: list[Any]) -> Any:
         if self._engine_factory is not None:
             return self._engine_factory(infos)
-        from rules.config import load
         from rules.engine import Engine
+        from rules.thresholds import load
 
         return Engine(load(self.rules_file), infos)
 
@@ -185,7 +185,7 @@ class RulesService:
                 self.engine.restore(blobs)
             self.engine.sync_open(alerts.open_keys(conn))
         if self.rules_file is not None and self._engine_factory is None:
-            from rules.config import Watcher
+            from rules.thresholds import Watcher
 
             # Polled by the worker (so reloads happen on the engine's thread).
             self._watcher = Watcher(Path(self.rules_file), self._reload)

@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from whistle.domain import AlertKind
+from core.domain import AlertKind
 
 BLOB_VERSION = 1
 NAN = float("nan")
@@ -45,7 +45,7 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 
-class F(IntEnum):
+class Col(IntEnum):
     """Float state columns (times are epoch microseconds; NaN means never/unknown)."""
 
     LAST_TS = 0  # newest processed sample
@@ -81,16 +81,17 @@ class F(IntEnum):
     RUN_WINDOWS = 30  # accel windows seen in this run
 
 
-N_F = len(F)
-F_INIT = np.full(N_F, NAN)
-for _col, _value in ((F.GAP_BONUS, 0.0), (F.MODE, 0.0), (F.LOCK, 1.0), (F.CHAIN, 1.0),
-                     (F.POWER, 0.0), (F.OCCUPIED, 0.0), (F.ALARM, 0.0), (F.PREV_MOVING, 0.0),
-                     (F.STOP_STATE, 0.0), (F.STOP_N, 0.0), (F.RUN_ACTIVE, 0.0),
-                     (F.SEALED, 0.0), (F.HAS_FAULT, 0.0), (F.RUN_WINDOWS, 0.0)):
-    F_INIT[_col] = _value
+N_COLS = len(Col)
+COL_INIT = np.full(N_COLS, NAN)
+for _col, _value in ((Col.GAP_BONUS, 0.0), (Col.MODE, 0.0), (Col.LOCK, 1.0),
+                     (Col.CHAIN, 1.0), (Col.POWER, 0.0), (Col.OCCUPIED, 0.0),
+                     (Col.ALARM, 0.0), (Col.PREV_MOVING, 0.0),
+                     (Col.STOP_STATE, 0.0), (Col.STOP_N, 0.0), (Col.RUN_ACTIVE, 0.0),
+                     (Col.SEALED, 0.0), (Col.HAS_FAULT, 0.0), (Col.RUN_WINDOWS, 0.0)):
+    COL_INIT[_col] = _value
 
 
-class A(IntEnum):
+class KindCol(IntEnum):
     """Per-kind alert columns: timers and bookkeeping of what the engine has raised."""
 
     RSINCE = 0  # raise condition holding since
@@ -102,10 +103,10 @@ class A(IntEnum):
     HOLDOFF = 6  # no raise before this (after a manual resolve)
 
 
-N_A = len(A)
-A_INIT = np.full((N_A, len(KINDS)), NAN)
-A_INIT[A.HOLDOFF] = -np.inf
-A_INIT[A.LAST_CLEAR] = -np.inf
+N_KIND_COLS = len(KindCol)
+KIND_COL_INIT = np.full((N_KIND_COLS, len(KINDS)), NAN)
+KIND_COL_INIT[KindCol.HOLDOFF] = -np.inf
+KIND_COL_INIT[KindCol.LAST_CLEAR] = -np.inf
 
 
 class Memory(msgspec.Struct, kw_only=True):
@@ -150,8 +151,8 @@ class Table:
     """The state arrays of every slot; grows by doubling."""
 
     def __init__(self, capacity: int = 16) -> None:
-        self.f = np.tile(F_INIT, (capacity, 1))
-        self.a = np.tile(A_INIT, (capacity, 1, 1))
+        self.f = np.tile(COL_INIT, (capacity, 1))
+        self.a = np.tile(KIND_COL_INIT, (capacity, 1, 1))
         self.open = np.zeros((capacity, len(KINDS)), dtype=bool)
         self.levels = np.full((capacity, LEVEL_BUFFER), NAN)
         # (sections, slots, 2): the layout sosfilt wants for a (slots, samples) matrix
@@ -170,8 +171,8 @@ class Table:
             return
         new = max(n, 2 * cap)
         extra = new - cap
-        self.f = np.concatenate([self.f, np.tile(F_INIT, (extra, 1))])
-        self.a = np.concatenate([self.a, np.tile(A_INIT, (extra, 1, 1))])
+        self.f = np.concatenate([self.f, np.tile(COL_INIT, (extra, 1))])
+        self.a = np.concatenate([self.a, np.tile(KIND_COL_INIT, (extra, 1, 1))])
         self.open = np.concatenate([self.open, np.zeros((extra, len(KINDS)), dtype=bool)])
         self.levels = np.concatenate([self.levels, np.full((extra, LEVEL_BUFFER), NAN)])
         self.hp_zi = np.concatenate([self.hp_zi, np.zeros((FILTER_SECTIONS, extra, 2))], axis=1)
@@ -179,16 +180,16 @@ class Table:
 
     def reset(self, slot: int) -> None:
         """Forget everything about a slot."""
-        self.f[slot] = F_INIT
-        self.a[slot] = A_INIT
+        self.f[slot] = COL_INIT
+        self.a[slot] = KIND_COL_INIT
         self.open[slot] = False
         self.levels[slot] = NAN
         self.hp_zi[:, slot] = 0.0
         self.peaks[slot] = NAN
 
 
-F_NAMES = [col.name for col in F]
-A_NAMES = [col.name for col in A]
+F_NAMES = [col.name for col in Col]
+A_NAMES = [col.name for col in KindCol]
 
 
 def encode(table: Table, slot: int, pk: int, memory: Memory, horizon_us: float) -> bytes:
@@ -196,23 +197,23 @@ def encode(table: Table, slot: int, pk: int, memory: Memory, horizon_us: float) 
     f = table.f[slot].tolist()
     a = table.a[slot]
     opened = table.open[slot]
-    last = f[F.LAST_TS]
+    last = f[Col.LAST_TS]
     # a kind matters if open, if its raise condition holds, while a hold-off runs, or
     # while a late sample could still be older than its last clear
-    keep = (opened | ~np.isnan(a[A.RSINCE]) | (a[A.HOLDOFF] > last)
-            | (a[A.LAST_CLEAR] >= last - horizon_us))
+    keep = (opened | ~np.isnan(a[KindCol.RSINCE]) | (a[KindCol.HOLDOFF] > last)
+            | (a[KindCol.LAST_CLEAR] >= last - horizon_us))
     alerts: dict[str, dict[str, float]] = {}
     for k in np.flatnonzero(keep).tolist():
         cols = {A_NAMES[i]: v for i, v in enumerate(a[:, k].tolist()) if v == v}  # no NaN
         if not opened[k]:
             cols.pop("CSINCE", None)  # a clear timer only matters for an open alert
         alerts[KINDS[k]] = cols
-    running = f[F.RUN_ACTIVE] > 0
+    running = f[Col.RUN_ACTIVE] > 0
     blob = Blob(
         pk=pk, f={name: v for name, v in zip(F_NAMES, f, strict=True) if v == v},
         alerts=alerts, open=[KINDS[k] for k in np.flatnonzero(opened).tolist()],
         memory=memory,
-        levels=table.levels[slot, :int(np.nan_to_num(f[F.STOP_N]))].tolist(),
+        levels=table.levels[slot, :int(np.nan_to_num(f[Col.STOP_N]))].tolist(),
         hp_zi=table.hp_zi[:, slot].ravel().tolist() if running else [],
         peaks=table.peaks[slot].tolist() if running else [],
     )
@@ -227,7 +228,7 @@ def decode(data: bytes) -> Blob:
 def apply(table: Table, slot: int, blob: Blob) -> Memory:
     """Load a blob into a slot; unknown names are ignored, missing ones keep defaults."""
     table.reset(slot)
-    members = F.__members__
+    members = Col.__members__
     for name, value in blob.f.items():
         if name in members:
             table.f[slot, members[name]] = value
@@ -235,8 +236,8 @@ def apply(table: Table, slot: int, blob: Blob) -> Memory:
         if kind in KIND_INDEX:
             k = KIND_INDEX[kind]
             for name, value in cols.items():
-                if name in A.__members__:
-                    table.a[slot, A[name], k] = value
+                if name in KindCol.__members__:
+                    table.a[slot, KindCol[name], k] = value
     for kind in blob.open:
         if kind in KIND_INDEX:
             table.open[slot, KIND_INDEX[kind]] = True

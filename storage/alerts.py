@@ -15,9 +15,9 @@ from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
+from core.domain import Principal
 from storage import outbox
 from storage.registry import CURRENT_PROPERTY_JOIN, Conflict, NotFound, visible
-from whistle.domain import Principal
 
 Row = dict[str, Any]
 

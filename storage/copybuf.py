@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
-from whistle.codec import Sample, Telemetry, vibration
-from whistle.domain import CAR_MODES, DOOR_STATES, POWER_SOURCES
+from core.codec import Sample, Telemetry, vibration
+from core.domain import CAR_MODES, DOOR_STATES, POWER_SOURCES
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)

@@ -11,8 +11,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
+from core.domain import DISTRICT_KINDS, OrgKind, Principal
 from storage import outbox
-from whistle.domain import DISTRICT_KINDS, OrgKind, Principal
 
 Row = dict[str, Any]
 

@@ -18,8 +18,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from core.domain import Principal
 from storage.registry import CURRENT_PROPERTY_JOIN, visible
-from whistle.domain import Principal
 
 Row = dict[str, Any]
 

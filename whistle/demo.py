@@ -24,8 +24,8 @@ import structlog
 from rich.console import Console
 from rich.panel import Panel
 
+from core.settings import Settings
 from whistle.embedded.ports import free_port, port_is_free
-from whistle.settings import Settings
 
 log = structlog.get_logger(__name__)
 SCENARIO = "demo.toml"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import structlog
 
-from whistle.settings import Settings
+from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

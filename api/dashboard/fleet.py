@@ -12,9 +12,9 @@ from fastapi.responses import Response
 
 from api.dashboard.web import SEVERITY_RANK, STATUS_ORDER, PagePrincipal, PageRoute, render
 from api.deps import ConnDep, SettingsDep
+from core.domain import ElevatorStatus, Principal
 from storage import alerts, registry
 from storage.registry import Invalid
-from whistle.domain import ElevatorStatus, Principal
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -12,8 +12,8 @@ from fastapi.responses import Response
 from api.dashboard.fleet import unresolved_by_elevator
 from api.dashboard.web import SEVERITY_RANK, PagePrincipal, PageRoute, render
 from api.deps import ConnDep, SettingsDep
+from core.domain import Principal
 from storage import alerts, registry, reports
-from whistle.domain import Principal
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -13,9 +13,9 @@ from api.dashboard.fleet import all_pages
 from api.dashboard.web import PagePrincipal, PageRoute, render
 from api.deps import ConnDep, require
 from api.routes.reports import DEFAULT_RANGE, response_report
+from core.domain import OrgKind
 from storage import registry
 from storage.registry import Invalid
-from whistle.domain import OrgKind
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -16,8 +16,8 @@ from fastapi.templating import Jinja2Templates
 
 from api import deps
 from api.deps import ConnDep, SettingsDep
+from core.domain import OrgKind, Principal
 from storage.registry import Conflict, Invalid, NotFound
-from whistle.domain import OrgKind, Principal
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

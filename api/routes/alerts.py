@@ -11,9 +11,9 @@ from pydantic import Field
 from api.deps import ConnDep, PageDep, PrincipalDep
 from api.routes import stream
 from api.schemas import Body as BodyModel
+from core.domain import EXTENSION_KINDS, AlertKind, Severity
 from storage import alerts
 from storage.registry import Invalid
-from whistle.domain import EXTENSION_KINDS, AlertKind, Severity
 
 router = APIRouter(tags=["alerts"])
 # /alerts/stream must be matched before /alerts/{alert_id}.
@@ -22,7 +22,7 @@ router.include_router(stream.router)
 Note = Annotated[str, Field(min_length=1, max_length=4000)]
 
 # Kinds beyond CONTRACT section 2 that the detection engine raises (an extension the
-# contract allows); TODO: move next to AlertKind in whistle.domain.
+# contract allows); TODO: move next to AlertKind in core.domain.
 KINDS = tuple(k.value for k in AlertKind) + EXTENSION_KINDS
 
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, status
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep, SettingsDep, require
 from api.schemas import ElevatorCreate, Handover
+from core.domain import ElevatorStatus, OrgKind
 from storage import alerts, registry, telemetry
-from whistle.domain import ElevatorStatus, OrgKind
 
 router = APIRouter(tags=["elevators"])
 

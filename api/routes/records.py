@@ -11,8 +11,8 @@ from pydantic import Field
 
 from api.deps import ConnDep, PageDep, PrincipalDep, SettingsDep, require
 from api.schemas import Body as BodyModel
+from core.domain import OrgKind
 from storage import records, registry
-from whistle.domain import OrgKind
 
 router = APIRouter(tags=["records"])
 

@@ -20,9 +20,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
 from api.deps import ConnDep, PrincipalDep, require
+from core.domain import OrgKind, Principal
 from storage import reports
 from storage.registry import Invalid
-from whistle.domain import OrgKind, Principal
 
 router = APIRouter(tags=["reports"])
 

@@ -29,9 +29,9 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import deps
+from core.domain import DISTRICT_KINDS, OrgKind, Principal
 from storage import alerts, outbox
 from storage.db import connect
-from whistle.domain import DISTRICT_KINDS, OrgKind, Principal
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["alerts"])

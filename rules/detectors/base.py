@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from rules.config import EngineSettings
-from rules.state import KIND_INDEX, A, BoolArray, F, FloatArray, Memory, Table
+from rules.state import KIND_INDEX, BoolArray, Col, FloatArray, KindCol, Memory, Table
+from rules.thresholds import EngineSettings
 
 US = 1_000_000
 Details = dict[str, Any]
@@ -57,8 +57,8 @@ class Round:
     late: bool
     rows: Index  # rows of table arrays (a prefix slice of the batch's compact arrays)
     slots: NDArray[np.intp]  # global slot of each row, for per-slot arrays not gathered
-    f: FloatArray  # state columns, indexed [rows, F.X]
-    a: FloatArray  # alert columns, indexed [rows, A.X, kind]
+    f: FloatArray  # state columns, indexed [rows, Col.X]
+    a: FloatArray  # alert columns, indexed [rows, KindCol.X, kind]
     open: BoolArray  # [rows, kind]
     p: FloatArray  # parameters, indexed [rows, column]
     columns: dict[tuple[str, str], int]
@@ -111,11 +111,11 @@ class Round:
             return (rows.start or 0) + j
         return int(rows[j])
 
-    def get(self, col: F) -> FloatArray:
+    def get(self, col: Col) -> FloatArray:
         """A state column for every row."""
         return self.f[self.rows, col]  # type: ignore[no-any-return]
 
-    def put(self, col: F, values: FloatArray | float, mask: BoolArray | None = None) -> None:
+    def put(self, col: Col, values: FloatArray | float, mask: BoolArray | None = None) -> None:
         """Write a state column (only where mask, if given)."""
         if mask is None:
             self.f[self.rows, col] = values
@@ -173,12 +173,13 @@ class Alerts:
                  kind: str, at_us: float, details: Details, metric: float = math.nan) -> bool:
         """Raise kind unless it is open, held off, or (late sample) cleared after at_us."""
         k = KIND_INDEX[kind]
-        if opened[row, k] or at_us < a[row, A.HOLDOFF, k] or at_us <= a[row, A.LAST_CLEAR, k]:
+        if (opened[row, k] or at_us < a[row, KindCol.HOLDOFF, k]
+                or at_us <= a[row, KindCol.LAST_CLEAR, k]):
             return False
         opened[row, k] = True
-        a[row, A.RAISED_AT, k] = at_us
-        a[row, A.LAST_UPDATE, k] = at_us
-        a[row, A.METRIC, k] = metric
+        a[row, KindCol.RAISED_AT, k] = at_us
+        a[row, KindCol.LAST_UPDATE, k] = at_us
+        a[row, KindCol.METRIC, k] = metric
         mem.details[kind] = details
         self.out.append(Change(slot, kind, "raise", int(at_us), details))
         return True
@@ -190,12 +191,12 @@ class Alerts:
         k = KIND_INDEX[kind]
         if not opened[row, k]:
             return False
-        if not force and at_us - a[row, A.LAST_UPDATE, k] < self.interval_us:
+        if not force and at_us - a[row, KindCol.LAST_UPDATE, k] < self.interval_us:
             return False
-        a[row, A.METRIC, k] = metric
+        a[row, KindCol.METRIC, k] = metric
         if mem.details.get(kind) == details:
             return False
-        a[row, A.LAST_UPDATE, k] = at_us
+        a[row, KindCol.LAST_UPDATE, k] = at_us
         mem.details[kind] = details
         self.out.append(Change(slot, kind, "update", int(at_us), details))
         return True
@@ -207,11 +208,11 @@ class Alerts:
         k = KIND_INDEX[kind]
         if not opened[row, k]:
             return False
-        if respect_min_open and at_us - a[row, A.RAISED_AT, k] < self.min_open_us:
+        if respect_min_open and at_us - a[row, KindCol.RAISED_AT, k] < self.min_open_us:
             return False
         opened[row, k] = False
-        a[row, A.LAST_CLEAR, k] = at_us
-        a[row, A.RSINCE, k] = math.nan  # a new alert needs its full duration again
+        a[row, KindCol.LAST_CLEAR, k] = at_us
+        a[row, KindCol.RSINCE, k] = math.nan  # a new alert needs its full duration again
         details = dict(mem.details.pop(kind, {}))
         if extra:
             details.update(extra)
@@ -304,7 +305,7 @@ def run_timed(r: Round, alerts: Alerts) -> None:
     clear_us = _matrix([sp.clear_s for sp in specs], m, float) * US
     rows = r.rows
     a = r.a
-    rs_all, cs_all = a[rows, A.RSINCE], a[rows, A.CSINCE]  # views: rows is a slice here
+    rs_all, cs_all = a[rows, KindCol.RSINCE], a[rows, KindCol.CSINCE]  # views: rows is a slice here
     keep = r.gap_ok[:, None]
     old = rs_all[:, ks]
     rs = np.where(rc, np.where(keep & ~np.isnan(old), old, ts), np.nan)
@@ -316,7 +317,7 @@ def run_timed(r: Round, alerts: Alerts) -> None:
     held = ts - rs
     up = rc & ~opn & (held >= raise_us)
     down = opn & cc & (ts - cs >= clear_us) & (
-        ts - a[rows, A.RAISED_AT][:, ks] >= alerts.min_open_us)
+        ts - a[rows, KindCol.RAISED_AT][:, ks] >= alerts.min_open_us)
     now = [c for c, sp in enumerate(specs) if sp.clear_now is not None]
     if now:
         down[:, now] |= opn[:, now] & _matrix([specs[c].clear_now for c in now], m, bool)
@@ -333,7 +334,7 @@ def run_timed(r: Round, alerts: Alerts) -> None:
             metric[:, c] = sp.metric
             step[:, c] = sp.metric_step
     with np.errstate(invalid="ignore"):
-        grow = opn & (metric >= a[rows, A.METRIC][:, ks] + step) & (rc | ~is_held)
+        grow = opn & (metric >= a[rows, KindCol.METRIC][:, ks] + step) & (rc | ~is_held)
     mask = up | down | grow
     if not mask.any():
         return

@@ -15,7 +15,7 @@ import statistics
 import numpy as np
 
 from rules.detectors.base import US, Alerts, Round, hold
-from rules.state import CLOSED, CLOSING, DOOR_CLOSING_SLOW, KIND_INDEX, OPEN, OPENING, F
+from rules.state import CLOSED, CLOSING, DOOR_CLOSING_SLOW, KIND_INDEX, OPEN, OPENING, Col
 
 KIND = "door_fault"
 SLOW = DOOR_CLOSING_SLOW
@@ -27,8 +27,8 @@ def step(r: Round, alerts: Alerts) -> None:
         return
     k = KIND_INDEX[KIND]
     closing = r.door == CLOSING
-    since = hold(r, r.get(F.DOOR_CLOSING_SINCE), closing)
-    r.put(F.DOOR_CLOSING_SINCE, since)
+    since = hold(r, r.get(Col.DOOR_CLOSING_SINCE), closing)
+    r.put(Col.DOOR_CLOSING_SINCE, since)
     limit_us = r.param(KIND, "closing_s") * US
     stuck = closing & (r.ts - since >= limit_us) & ~r.supp[:, k] & ~r.open[r.rows, k]
     prev = r.prev_door

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rules.detectors.base import US, Alerts, Details, Round, timed
-from rules.state import CLOSED, KIND_INDEX, OPEN, OPENING, A
+from rules.state import CLOSED, KIND_INDEX, OPEN, OPENING, KindCol
 
 KIND = "trapped_passenger"
 
@@ -31,7 +31,7 @@ def step(r: Round, alerts: Alerts) -> None:
         if near is not None:
             d["zone"] = "between_floors" if near[1] > zone[j] else "at_landing"
             d["nearest_landing_m"] = near[0]
-        since = r.a[r.row(j), A.RSINCE, k]
+        since = r.a[r.row(j), KindCol.RSINCE, k]
         start = since if not np.isnan(since) else r.ts[j]
         d["trapped_since_us"] = int(start)
         d["trapped_for_s"] = int((r.ts[j] - start) // US)

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from scipy import signal
 
 from rules.detectors.base import US, Alerts, Round
-from rules.state import FILTER_SECTIONS, KIND_INDEX, PEAKS, F
+from rules.state import FILTER_SECTIONS, KIND_INDEX, PEAKS, Col
 
 KIND = "abnormal_vibration"
 JERK_LOWPASS_HZ = 10.0  # ISO 18738-1 evaluates jerk on a 10 Hz low-passed signal
@@ -45,7 +45,7 @@ def step(r: Round, alerts: Alerts) -> None:
     """Track runs, filter their accel windows, judge each run when it ends."""
     if r.late:
         return
-    active = r.get(F.RUN_ACTIVE) > 0
+    active = r.get(Col.RUN_ACTIVE) > 0
     start = r.moving & ~active
     if start.any():
         _start(r, np.flatnonzero(start))
@@ -53,13 +53,13 @@ def step(r: Round, alerts: Alerts) -> None:
     sel = active & (r.acc_len > 0)
     if sel.any():
         _filter(r, np.flatnonzero(sel))
-    vmax = r.get(F.RUN_VMAX)
-    r.put(F.RUN_VMAX, np.fmax(vmax, r.spd), active)
+    vmax = r.get(Col.RUN_VMAX)
+    r.put(Col.RUN_VMAX, np.fmax(vmax, r.spd), active)
     end = active & r.stationary
     if end.any():
         for j in np.flatnonzero(end).tolist():
             _judge(r, alerts, j)
-        r.put(F.RUN_ACTIVE, 0.0, end)
+        r.put(Col.RUN_ACTIVE, 0.0, end)
 
 
 @lru_cache(maxsize=16)
@@ -78,12 +78,12 @@ def _matrix(windows: list[list[float]], length: int) -> NDArray[np.float64]:
 def _start(r: Round, idx: NDArray[np.intp]) -> None:
     mask = np.zeros(r.m, dtype=bool)
     mask[idx] = True
-    for col, value in ((F.RUN_ACTIVE, 1.0), (F.RUN_N, 0.0), (F.RUN_SUMSQ, 0.0),
-                       (F.RUN_MIN, math.inf), (F.RUN_MAX, -math.inf), (F.RUN_JERK, 0.0),
-                       (F.RUN_LAST_A, math.nan), (F.RUN_VMAX, 0.0), (F.RUN_HZ, math.nan),
-                       (F.RUN_WINDOWS, 0.0)):
+    for col, value in ((Col.RUN_ACTIVE, 1.0), (Col.RUN_N, 0.0), (Col.RUN_SUMSQ, 0.0),
+                       (Col.RUN_MIN, math.inf), (Col.RUN_MAX, -math.inf), (Col.RUN_JERK, 0.0),
+                       (Col.RUN_LAST_A, math.nan), (Col.RUN_VMAX, 0.0), (Col.RUN_HZ, math.nan),
+                       (Col.RUN_WINDOWS, 0.0)):
         r.put(col, value, mask)
-    r.put(F.RUN_T0, r.ts, mask)
+    r.put(Col.RUN_T0, r.ts, mask)
     slots = r.slots[idx]
     r.table.hp_zi[:, slots] = 0.0  # the car was at rest: a zero filter state is exact
     r.table.peaks[slots] = np.nan
@@ -111,20 +111,20 @@ def _filter(r: Round, idx: NDArray[np.intp]) -> None:
         usable = length - length % block
         if usable:
             means = x[:, :usable].reshape(len(members), -1, block).mean(axis=2)
-            last = f[rows, F.RUN_LAST_A]
+            last = f[rows, Col.RUN_LAST_A]
             prev = np.where(np.isnan(last), means[:, 0], last)
             steps = np.diff(np.concatenate([prev[:, None], means], axis=1), axis=1)
-            f[rows, F.RUN_JERK] = np.fmax(f[rows, F.RUN_JERK],
+            f[rows, Col.RUN_JERK] = np.fmax(f[rows, Col.RUN_JERK],
                                           np.abs(steps).max(axis=1) * hz / block)
-            f[rows, F.RUN_LAST_A] = means[:, -1]
+            f[rows, Col.RUN_LAST_A] = means[:, -1]
         lo, hi = y.min(axis=1), y.max(axis=1)
-        f[rows, F.RUN_SUMSQ] += np.einsum("ij,ij->i", y, y)
-        windows = f[rows, F.RUN_WINDOWS]
-        f[rows, F.RUN_WINDOWS] = windows + 1
-        f[rows, F.RUN_N] += length
-        f[rows, F.RUN_MIN] = np.fmin(f[rows, F.RUN_MIN], lo)
-        f[rows, F.RUN_MAX] = np.fmax(f[rows, F.RUN_MAX], hi)
-        f[rows, F.RUN_HZ] = hz
+        f[rows, Col.RUN_SUMSQ] += np.einsum("ij,ij->i", y, y)
+        windows = f[rows, Col.RUN_WINDOWS]
+        f[rows, Col.RUN_WINDOWS] = windows + 1
+        f[rows, Col.RUN_N] += length
+        f[rows, Col.RUN_MIN] = np.fmin(f[rows, Col.RUN_MIN], lo)
+        f[rows, Col.RUN_MAX] = np.fmax(f[rows, Col.RUN_MAX], hi)
+        f[rows, Col.RUN_HZ] = hz
         table.peaks[slots, windows.astype(np.intp) % PEAKS] = hi - lo  # latest PEAKS kept
 
 
@@ -140,19 +140,19 @@ def _judge(r: Round, alerts: Alerts, j: int) -> None:
     """A run has ended: compare its vibration with the baseline; learn from normal runs."""
     row, slot = r.row(j), int(r.slots[j])
     f = r.f[row]
-    n = int(f[F.RUN_N])
-    duration_s = (float(r.ts[j]) - float(f[F.RUN_T0])) / US
+    n = int(f[Col.RUN_N])
+    duration_s = (float(r.ts[j]) - float(f[Col.RUN_T0])) / US
     if n == 0 or duration_s < r.param_at(j, KIND, "min_run_s"):
         return
     if r.supp[j, KIND_INDEX[KIND]]:
         return  # runs in inspection or maintenance are neither judged nor learnt from
-    rms = math.sqrt(float(f[F.RUN_SUMSQ]) / n)
+    rms = math.sqrt(float(f[Col.RUN_SUMSQ]) / n)
     mem = r.memory[j]
     run: dict[str, Any] = {
-        "rms_mps2": round(rms, 4), "pk_pk_mps2": round(float(f[F.RUN_MAX] - f[F.RUN_MIN]), 4),
+        "rms_mps2": round(rms, 4), "pk_pk_mps2": round(float(f[Col.RUN_MAX] - f[Col.RUN_MIN]), 4),
         "a95_mps2": round(_a95(r.table.peaks[slot]), 4),
-        "max_jerk_mps3": round(float(f[F.RUN_JERK]), 3),
-        "max_speed_mps": round(float(f[F.RUN_VMAX]), 3), "duration_s": round(duration_s, 1)}
+        "max_jerk_mps3": round(float(f[Col.RUN_JERK]), 3),
+        "max_speed_mps": round(float(f[Col.RUN_VMAX]), 3), "duration_s": round(duration_s, 1)}
     mem.vib_recent = [*mem.vib_recent, run][-RECENT_RUNS:]
     need = int(r.param_at(j, KIND, "baseline_runs"))
     window = int(r.param_at(j, KIND, "baseline_window"))

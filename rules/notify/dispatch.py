@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 from rules.notify import messages
 from rules.notify.mqtt import AlertPublisher
 from rules.notify.storm import Group, StormControl
-from rules.settings import Policy
+from rules.policy import Policy
 from storage import alerts, outbox, webhooks
 
 log = structlog.get_logger(__name__)

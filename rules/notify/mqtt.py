@@ -12,7 +12,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import structlog
 
-from whistle.settings import Settings
+from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.settings import Storm
+from rules.policy import Storm
 
 
 @dataclass(slots=True)

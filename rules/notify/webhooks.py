@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
 from rules.notify import signing
-from rules.settings import Webhooks
+from rules.policy import Webhooks
 from storage import alerts, webhooks
 
 log = structlog.get_logger(__name__)

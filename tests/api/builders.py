@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from core.domain import OrgKind, default_landings
 from storage import registry
-from whistle.domain import OrgKind, default_landings
 
 # name -> (kind, district)
 ORGS: dict[str, tuple[str, str | None]] = {

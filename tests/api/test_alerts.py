@@ -10,7 +10,7 @@ import psycopg
 
 from rules import escalation, lifecycle
 from rules.lifecycle import Change
-from rules.settings import Rescue
+from rules.policy import Rescue
 from tests.api.builders import World, ok
 
 

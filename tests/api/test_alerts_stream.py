@@ -15,7 +15,7 @@ import pytest
 from api.routes import stream
 from rules import lifecycle
 from rules.lifecycle import Change
-from rules.settings import Rescue
+from rules.policy import Rescue
 from tests.api.builders import World, ok
 from tests.helpers import wait_until
 

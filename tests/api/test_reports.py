@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rules import escalation
-from rules.settings import Policy
+from rules.policy import Policy
 from tests.api.builders import World, ok
 from tests.api.test_alerts import raise_
 from tests.api.test_dashboard import committed

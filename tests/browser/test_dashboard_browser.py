@@ -12,7 +12,7 @@ import pytest
 
 from rules import lifecycle
 from rules.lifecycle import Change
-from rules.settings import Rescue
+from rules.policy import Rescue
 from tests.api.builders import World, ok
 
 pytestmark = pytest.mark.browser

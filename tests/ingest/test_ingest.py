@@ -10,9 +10,9 @@ import httpx
 import psycopg
 import pytest
 
+from core.settings import Settings
 from ingest.service import Ingester
 from tests.helpers import ApiServer, Publisher, now_ms, register_fleet, sample, wait_until
-from whistle.settings import Settings
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from rules import calendar
-from rules.settings import Policy
+from rules.policy import Policy
 from storage import alerts, records
 from tests.api.builders import Fleet, seed_fleet
 

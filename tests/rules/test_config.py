@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rules import config
-from rules.config import RulesConfig, RulesConfigError, Watcher
+from core.domain import DEFAULT_SEVERITY
+from rules import thresholds as config
 from rules.state import KINDS
-from whistle.domain import DEFAULT_SEVERITY
+from rules.thresholds import RulesConfig, RulesConfigError, Watcher
 
 
 def _error(text: str) -> str:

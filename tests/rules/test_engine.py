@@ -6,6 +6,8 @@ import random
 
 import pytest
 
+from core.codec import Sample, Telemetry
+from core.stream import Committed
 from rules.engine import Transition
 from rules.state import KINDS
 from tests.rules.test_engine_helpers import (
@@ -20,8 +22,6 @@ from tests.rules.test_engine_helpers import (
     of,
     raised,
 )
-from whistle.codec import Sample, Telemetry
-from whistle.stream import Committed
 
 
 def _key(out: list[Transition]) -> list[tuple[str, str, int]]:
@@ -303,7 +303,7 @@ def test_a_condition_that_began_in_inspection_counts_from_the_return_to_normal()
 
 
 def test_reload_changes_thresholds_and_keeps_open_alerts() -> None:
-    from rules import config
+    from rules import thresholds as config
 
     e = engine()
     car = Car(pos=10.5)

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from rules import config as rules_config
+from core.codec import Accel, Sample, Telemetry
+from core.stream import Committed
+from rules import thresholds as rules_config
 from rules.engine import ElevatorInfo, Engine, Transition
-from whistle.codec import Accel, Sample, Telemetry
-from whistle.stream import Committed
 
 T0_US = 1_741_071_600_000_000  # 2025-03-04 07:00 UTC
 US = 1_000_000

@@ -13,7 +13,7 @@ import pytest
 from rules import escalation, lifecycle
 from rules.lifecycle import Change
 from rules.notify.dispatch import Notifier
-from rules.settings import Policy, PolicyError, Rescue, Storm, load
+from rules.policy import Policy, PolicyError, Rescue, Storm, load
 from storage import alerts, registry, webhooks
 from tests.api.builders import Fleet, seed_fleet
 

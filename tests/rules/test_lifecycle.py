@@ -11,7 +11,7 @@ import pytest
 
 from rules import lifecycle
 from rules.lifecycle import Change
-from rules.settings import Rescue
+from rules.policy import Rescue
 from storage import alerts, registry
 from tests.api.builders import Fleet, seed_fleet
 

@@ -22,7 +22,7 @@ from rules.notify.dispatch import Notifier
 from rules.notify.mqtt import AlertPublisher
 from rules.notify.storm import StormControl
 from rules.notify.webhooks import Sender
-from rules.settings import Policy, Rescue, Storm, Webhooks
+from rules.policy import Policy, Rescue, Storm, Webhooks
 from storage import alerts, webhooks
 from storage.db import make_pool
 from tests.api.builders import Fleet, seed_fleet

@@ -16,14 +16,14 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
+from core.codec import Sample, Telemetry
+from core.stream import Committed
 from rules.lifecycle import Change
+from rules.policy import Policy, Timers
 from rules.service import RulesService
-from rules.settings import Policy, Timers
 from storage import alerts, records
 from tests.api.builders import Fleet, seed_fleet
 from tests.helpers import Publisher, wait_until
-from whistle.codec import Sample, Telemetry
-from whistle.stream import Committed
 
 FAST = replace(Policy(), step_s={"critical": 0.3, "major": 0.3, "minor": 60, "warning": 60},
                timers=Timers(tick_s=0.2, escalate_s=0.1, calendar_s=60, persist_s=0.3,

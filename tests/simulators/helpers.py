@@ -6,9 +6,9 @@ import collections
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.codec import Reject, TelemetryDecoder, decode_state
 from simulators.fleet import Fleet, FleetConfig
 from tests.simulators.reference import Elevator, Hits, evaluate
-from whistle.codec import Reject, TelemetryDecoder, decode_state
 
 # 2023-11-14 07:00 UTC, a Tuesday morning: residential down-peak traffic
 MORNING_MS = 1_699_945_200_000

@@ -1,7 +1,7 @@
 """Evaluate the rules engine against a simulated fleet with injected faults.
 
 The simulator runs in fast mode; every wire message is decoded with the ingester's own
-:class:`~whistle.codec.TelemetryDecoder` (rejects skipped, duplicate samples dropped by
+:class:`~core.codec.TelemetryDecoder` (rejects skipped, duplicate samples dropped by
 (elevator, ts, seq)) and fed to an in-process :class:`~rules.engine.Engine` one sample
 period at a time; :meth:`Engine.tick` runs on event time. Elevators are sealed while a
 ``sealed_in_use`` fault is active (as an inspector would have done). The engine's raises
@@ -39,12 +39,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rules.config import RulesConfig, load
+from core.codec import Reject, Telemetry, TelemetryDecoder, check_limits, decode_state
+from core.codec import parse_topic as parse_wire_topic
+from core.domain import ElevatorLimits
+from core.stream import Committed
 from rules.engine import ElevatorInfo, Engine, Transition
-from whistle.codec import Reject, Telemetry, TelemetryDecoder, check_limits, decode_state
-from whistle.codec import parse_topic as parse_wire_topic
-from whistle.domain import ElevatorLimits
-from whistle.stream import Committed
+from rules.thresholds import RulesConfig, load
 
 DEFAULT_OUTPUT = Path("bench/results/evaluation.json")
 START_TS_MS = 1_741_071_600_000  # Tuesday 2025-03-04 07:00 UTC: a working day's traffic

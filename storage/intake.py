@@ -9,9 +9,9 @@ import msgspec
 import psycopg
 from psycopg import sql
 
+from core.codec import Sample
+from core.domain import ElevatorLimits
 from storage.copybuf import COPY_COLUMNS, Encoded
-from whistle.codec import Sample
-from whistle.domain import ElevatorLimits
 
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _encoder = msgspec.json.Encoder()

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from whistle.domain import ELEVATOR_ID, ElevatorLimits
+from core.domain import ELEVATOR_ID, ElevatorLimits
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_SAMPLES = 1000

@@ -25,14 +25,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from whistle.codec import (
+from core.codec import (
     Reject,
     Telemetry,
     TelemetryDecoder,
     decode_state,
     parse_topic,
 )
-from whistle.settings import Settings
+from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

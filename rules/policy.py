@@ -1,7 +1,7 @@
 """Knobs of alerting (escalation delays, storm control, webhooks, rescue clock, calendar,
 timers), read from the ``[escalation]`` table of the rules TOML file.
 
-The detection thresholds live in the same file and are read by :mod:`rules.config`; this
+The detection thresholds live in the same file and are read by :mod:`rules.thresholds`; this
 module reads only its own table, so either side can change without the other. Durations
 are seconds or strings like ``"90s"``, ``"2m"``, ``"1.5h"``, ``"3d"``::
 
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from whistle.domain import AlertKind, Severity
+from core.domain import AlertKind, Severity
 
 DAY = 86400.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

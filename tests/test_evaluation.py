@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rules import config
+from evaluation.run import _door_decided, _level_decided, _Run, _runs_decided, _score, _Trace
+from evaluation.run import evaluate as run_evaluation
+from rules import thresholds as config
 from rules.engine import Transition
-from rules.evaluate import _door_decided, _level_decided, _Run, _runs_decided, _score, _Trace
-from rules.evaluate import evaluate as run_evaluation
 
 US = 1_000_000
 T0 = 1_741_071_600_000_000

@@ -22,13 +22,13 @@ from typing import Any
 
 import structlog
 
-from whistle.domain import CAR_MODES, Severity
+from core.domain import CAR_MODES, Severity
 
 log = structlog.get_logger(__name__)
 
 DEFAULTS_RESOURCE = "defaults.toml"
 GENERIC_KEYS = ("severity", "enabled", "suppress_in")
-# "escalation" belongs to rules/settings.py (the lifecycle policy); the engine skips it.
+# "escalation" belongs to rules/policy.py (the lifecycle policy); the engine skips it.
 SECTIONS = ("engine", "rules", "models", "elevators", "escalation")
 WATCH_INTERVAL_S = 2.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whistle.codec import Telemetry
+from core.codec import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
