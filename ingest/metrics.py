@@ -15,3 +15,5 @@ PENDING = Gauge("whistle_ingest_pending_messages",
 DB_UP = Gauge("whistle_ingest_database_up", "1 while the ingester can write to PostgreSQL")
 MQTT_UP = Gauge("whistle_ingest_mqtt_connected", "1 while the ingester is connected")
 DB_ERRORS = Counter("whistle_ingest_database_errors", "Failed attempts to write a batch")
+HANDOVER_ERRORS = Counter("whistle_ingest_handover_errors",
+                          "Committed batches the in-process rules engine failed to take")

@@ -24,14 +24,8 @@ import msgspec
 import psycopg
 import structlog
 
-from core.codec import (
-    REJECT_PAYLOAD_BYTES,
-    Reject,
-    RejectReason,
-    Sample,
-    Telemetry,
-    check_limits,
-)
+from core.accept import accept
+from core.codec import REJECT_PAYLOAD_BYTES, Reject, Sample, Telemetry
 from core.settings import Settings
 from core.stream import Committed
 from ingest import metrics
@@ -40,6 +34,7 @@ from messaging.subscriber import Inbound
 from storage import intake as store
 from storage.copybuf import Batch, Encoded, encode
 from storage.db import connect
+from storage.intake import SampleKey
 
 log = structlog.get_logger(__name__)
 
@@ -208,31 +203,23 @@ class Pipeline:
         accepted = p.accepted
         newest: dict[int, tuple[int, Sample]] = {}
         for item in items:
-            if item.reject is not None:
-                p.rejects.append(_reject_row(item, item.reject))
-                continue
             eid = item.elevator_id
-            msg = item.telemetry
-            if eid is None or (msg is None and item.state is None):
+            got = accept(item, None if eid is None else (
+                elevators.get(eid) or registry.missing(eid)))
+            if got is None:
                 continue  # a cleared retained state: nothing to store
-            limits = elevators.get(eid) or registry.missing(eid)
-            if limits is None:
-                p.rejects.append(_reject_row(item, Reject(
-                    RejectReason.UNREGISTERED_ELEVATOR, f"elevator {eid!r} is not registered")))
+            if isinstance(got, Reject):
+                p.rejects.append(_reject_row(item, got))
                 continue
-            pk = limits.pk
+            pk = got.elevator_pk
+            msg = got.telemetry
             if msg is None:
-                assert item.state is not None
-                p.events.append(store.ConnectionEvent(pk, *item.state))
-                p.states.append((eid, pk, *item.state))
-                continue
-            try:
-                check_limits(msg, limits)
-            except Reject as rej:
-                p.rejects.append(_reject_row(item, rej))
+                assert got.state is not None
+                p.events.append(store.ConnectionEvent(pk, *got.state))
+                p.states.append((got.elevator_id, pk, *got.state))
                 continue
             add(pk, msg)
-            accepted.append((eid, pk, msg))
+            accepted.append((got.elevator_id, pk, msg))
             ts = msg.ts_us
             i = len(ts) - 1
             if i and ts[i] < ts[0]:
@@ -261,9 +248,11 @@ class Pipeline:
                 self._flush_latest()
                 return
             items, prepared = job
-            if self._write_until_done(items, prepared):
+            stored = self._write_until_done(items, prepared)
+            if stored is not None:
                 self._ack(items)
                 self.committed_messages += len(items)
+                self._hand_over(stored)
             self._release(items)
 
     def _flush_latest(self) -> None:
@@ -282,17 +271,18 @@ class Pipeline:
             self._conn = connect(self._registry.url, autocommit=True)  # see _write
         return self._conn
 
-    def _write_until_done(self, items: list[Inbound], p: _Prepared) -> bool:
-        """Store a batch, retrying while the database is unreachable; False if given up."""
+    def _write_until_done(self, items: list[Inbound], p: _Prepared) -> list[Committed] | None:
+        """Store a batch, retrying while the database is unreachable; what was committed
+        (new samples and states, for the rules), or None if given up."""
         delay = RETRY_MIN_S
         while True:
             try:
-                self._write(p)
+                stored = [self._write(p)]
                 if not self.db_up:
                     log.info("database reachable; writing")
                 self.db_up = True
                 metrics.DB_UP.set(1)
-                return True
+                return stored
             except psycopg.OperationalError as exc:
                 self._down(exc)
             except Exception:
@@ -305,7 +295,7 @@ class Pipeline:
             if self._stop.is_set() and delay >= RETRY_MAX_S:
                 log.error("stopping with unwritten messages; the broker will redeliver them",
                           messages=len(items))
-                return False
+                return None
             time.sleep(delay)
             delay = min(RETRY_MAX_S, delay * 2)
 
@@ -323,10 +313,11 @@ class Pipeline:
         if self._conn is not None and not self._conn.closed:
             self._conn.rollback()
 
-    def _write_one_by_one(self, items: list[Inbound]) -> bool:
+    def _write_one_by_one(self, items: list[Inbound]) -> list[Committed]:
+        stored = []
         for item in items:
             try:
-                self._write(self._prepare([item]))
+                stored.append(self._write(self._prepare([item])))
             except psycopg.OperationalError:
                 raise
             except Exception as exc:
@@ -334,9 +325,24 @@ class Pipeline:
                 reason = "storage_error" if isinstance(exc, psycopg.Error) else "internal_error"
                 rej = Reject(reason, f"the message could not be stored: {exc}")
                 self._write(self._prepare([Inbound(
-                    item.mid, item.qos, item.generation, item.topic, item.elevator_id,
-                    item.size, reject=rej, payload=item.payload)]))
-        return True
+                    mid=item.mid, qos=item.qos, generation=item.generation, topic=item.topic,
+                    elevator_id=item.elevator_id, size=item.size, reject=rej,
+                    payload=item.payload)]))
+        return stored
+
+    def _hand_over(self, stored: list[Committed]) -> None:
+        """Give what was committed to the rules, once, after the commit (never retried:
+        a failure here is the consumer's and must not write or acknowledge anything twice)."""
+        if self._on_commit is None:
+            return
+        for committed in stored:
+            if not (committed.messages or committed.states):
+                continue
+            try:
+                self._on_commit(committed)
+            except Exception:
+                metrics.HANDOVER_ERRORS.inc()
+                log.exception("the rules hand-off failed; the batch is stored")
 
     def _write_latest(self, conn: psycopg.Connection, latest: list[store.LatestState],
                       *, force: bool = False) -> None:
@@ -355,13 +361,16 @@ class Pipeline:
             self._latest.clear()
             self._latest_written = now
 
-    def _write(self, p: _Prepared) -> None:
-        """Write one prepared batch. Telemetry and rejects are durable before this returns
-        (and so before any ack); each statement commits on its own, because a retry after
-        a failure half-way is harmless: samples already stored are skipped as duplicates."""
+    def _write(self, p: _Prepared) -> Committed:
+        """Write one prepared batch; what it committed that was new (for the rules).
+
+        Telemetry and rejects are durable before this returns (and so before any ack);
+        each statement commits on its own, because a retry after a failure half-way is
+        harmless: samples already stored are skipped as duplicates."""
         conn = self._connection()
         started = time.perf_counter()
-        inserted = store.write_telemetry(conn, p.encoded) if p.encoded is not None else 0
+        written = store.write_telemetry(conn, p.encoded) if p.encoded is not None else None
+        inserted = written.inserted if written is not None else 0
         store.write_rejects(conn, p.rejects)
         store.write_connection_events(conn, p.events)
         self._write_latest(conn, p.latest)
@@ -376,5 +385,21 @@ class Pipeline:
         if p.rejects:
             log.info("messages rejected", count=len(p.rejects),
                      first=f"{p.rejects[0].topic}: {p.rejects[0].reason}: {p.rejects[0].detail}")
-        if self._on_commit is not None and (p.accepted or p.states):
-            self._on_commit(Committed(p.accepted, p.states))
+        accepted = p.accepted
+        if written is not None and written.duplicates:
+            accepted = _without(accepted, written.duplicates)
+        return Committed(accepted, p.states)
+
+
+def _without(accepted: list[tuple[str, int, Telemetry]], stored_before: frozenset[SampleKey]
+             ) -> list[tuple[str, int, Telemetry]]:
+    """The samples of accepted messages that the store did not already have."""
+    out = []
+    for eid, pk, msg in accepted:
+        keep = [(s, t) for s, t in zip(msg.samples, msg.ts_us, strict=True)
+                if (pk, t, s.seq) not in stored_before]
+        if len(keep) == len(msg.samples):
+            out.append((eid, pk, msg))
+        elif keep:
+            out.append((eid, pk, Telemetry([s for s, _ in keep], [t for _, t in keep])))
+    return out

@@ -25,13 +25,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from core.codec import (
-    Reject,
-    Telemetry,
-    TelemetryDecoder,
-    decode_state,
-    parse_topic,
-)
+from core.accept import Decoded, WireDecoder
 from core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -39,7 +33,6 @@ log = structlog.get_logger(__name__)
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 PROBE_TIMEOUT_S = 5.0
-TOPIC_CACHE_MAX = 100_000  # parsed topics kept (one per elevator and kind in practice)
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK), remaining length 2, packet id
 
 
@@ -60,25 +53,13 @@ class AckBatchingClient(mqtt.Client):
             self._packet_queue(PUBACK, packet, 0, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inbound(Decoded):
     """One received message, decoded (or refused), waiting for its commit and its ack."""
 
     mid: int
     qos: int
     generation: int
-    topic: str
-    elevator_id: str | None
-    size: int
-    telemetry: Telemetry | None = None
-    state: tuple[str, int] | None = None
-    reject: Reject | None = None
-    payload: bytes = b""  # kept (not copied) so a later refusal can store its first 4 KiB
-
-    @property
-    def samples(self) -> int:
-        """How many samples this message carries (0 unless accepted telemetry)."""
-        return len(self.telemetry.samples) if self.telemetry else 0
 
 
 def negotiate_protocol(host: str, port: int, wanted: str) -> MQTTProtocolVersion:
@@ -123,13 +104,13 @@ class Subscriber:
 
     def __init__(self, settings: Settings, handoff: Callable[[Inbound], None], *,
                  client_id: str | None = None, share_group: str | None = None,
-                 decoder: TelemetryDecoder | None = None) -> None:
+                 decoder: WireDecoder | None = None) -> None:
         self.settings = settings
         self.handoff = handoff
         self.client_id = client_id or settings.mqtt_client_id
         self.share_group = share_group if share_group is not None else settings.mqtt_share_group
-        self.decoder = decoder or TelemetryDecoder(
-            max_bytes=settings.ingest_max_message_bytes,
+        self.decoder = decoder or WireDecoder(
+            prefix=settings.mqtt_topic_prefix, max_bytes=settings.ingest_max_message_bytes,
             max_samples=settings.ingest_max_samples,
             future_tolerance_s=settings.ingest_future_tolerance_s)
         self.host, self.port = settings.mqtt_host_port
@@ -137,8 +118,6 @@ class Subscriber:
         self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()
-        self._prefix = settings.mqtt_topic_prefix
-        self._topics: dict[str, tuple[str, str]] = {}
         self._client = self._make_client()
 
     @property
@@ -231,29 +210,7 @@ class Subscriber:
 
     def decode(self, mid: int, qos: int, topic: str, payload: bytes) -> Inbound:
         """Decode one message into an Inbound; never raises."""
-        size = len(payload)
-        elevator_id: str | None = None
-        try:
-            parsed = self._topics.get(topic)
-            if parsed is None:
-                parsed = parse_topic(topic, self._prefix)
-                if len(self._topics) >= TOPIC_CACHE_MAX:
-                    self._topics.clear()
-                self._topics[topic] = parsed
-            elevator_id, kind = parsed
-            if kind == "telemetry":
-                now_us = int(time.time() * 1_000_000)
-                return Inbound(mid, qos, self.generation, topic, elevator_id, size,
-                               telemetry=self.decoder.decode(payload, now_us), payload=payload)
-            if not payload:  # a retained state being cleared
-                return Inbound(mid, qos, self.generation, topic, elevator_id, size)
-            return Inbound(mid, qos, self.generation, topic, elevator_id, size,
-                           state=decode_state(payload), payload=payload)
-        except Reject as rej:
-            return Inbound(mid, qos, self.generation, topic, elevator_id, size, reject=rej,
-                           payload=payload)
-        except Exception as exc:  # a bug must not stop the next message
-            log.exception("cannot decode message", topic=topic)
-            return Inbound(mid, qos, self.generation, topic, elevator_id, size,
-                           reject=Reject("internal_error", f"{type(exc).__name__}: {exc}"),
-                           payload=payload)
+        inbound = self.decoder.decode(topic, payload, int(time.time() * 1_000_000),
+                                      Inbound, mid=mid, qos=qos, generation=self.generation)
+        assert isinstance(inbound, Inbound)
+        return inbound

@@ -22,7 +22,6 @@ import functools
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -34,7 +33,8 @@ import structlog
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
-from core.codec import Reject, Telemetry, check_limits
+from core.accept import Dedup, accept
+from core.codec import Reject, Telemetry
 from core.domain import ElevatorLimits, Severity
 from core.settings import Settings
 from core.stream import Committed
@@ -61,7 +61,6 @@ JOB_ERRORS = Counter("whistle_rules_job_errors", "Failed runs of a rules job", [
 QUEUE_MAX = 10_000
 FEED_TIMEOUT_S = 1.0  # the most feed() may block the ingester
 BATCH_ITEMS = 500  # queue items merged into one engine batch
-DEDUP_KEEP = 4096  # (ts, seq) remembered per elevator
 RETRY_S = 1.0
 LISTEN_RECONNECT_S = 2.0
 
@@ -70,35 +69,6 @@ EngineFactory = Callable[[list[Any]], Any]
 
 def _now_dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
-
-
-class _Dedup:
-    """Samples seen recently, per elevator, by (ts, seq)."""
-
-    def __init__(self, keep: int = DEDUP_KEEP) -> None:
-        self.keep = keep
-        self._seen: dict[int, tuple[set[tuple[int, int | None]],
-                                    deque[tuple[int, int | None]]]] = {}
-
-    def fresh(self, pk: int, msg: Telemetry) -> Telemetry | None:
-        """The samples of msg not seen before (None if there are none)."""
-        seen, order = self._seen.setdefault(pk, (set(), deque()))
-        keep_s, keep_t = [], []
-        for sample, ts in zip(msg.samples, msg.ts_us, strict=True):
-            key = (ts, sample.seq)
-            if key in seen:
-                continue
-            seen.add(key)
-            order.append(key)
-            if len(order) > self.keep:
-                seen.discard(order.popleft())
-            keep_s.append(sample)
-            keep_t.append(ts)
-        if not keep_s:
-            return None
-        if len(keep_s) == len(msg.samples):
-            return msg
-        return Telemetry(keep_s, keep_t)
 
 
 class RulesService:
@@ -123,7 +93,7 @@ class RulesService:
         self._want_sync = threading.Event()
         self._want_refresh = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._dedup = _Dedup()
+        self._dedup = Dedup()
         self._elevators: dict[str, Any] = {}  # elevator id -> engine info
         self._limits: dict[str, ElevatorLimits] = {}
         self._external = False
@@ -303,25 +273,23 @@ class RulesService:
 
     def _take_inbound(self, item: Inbound, messages: list[tuple[str, int, Telemetry]],
                       states: list[tuple[str, int, str, int]]) -> None:
-        if item.reject is not None or item.elevator_id is None:
-            return
-        limits = self._limits.get(item.elevator_id)
+        eid = item.elevator_id
+        if item.reject is not None or eid is None:
+            return  # the ingester records the reject
+        limits = self._limits.get(eid)
         if limits is None and time.monotonic() - self._last_unknown_refresh > 1.0:
             self._last_unknown_refresh = time.monotonic()
             self._guard("refresh", self._refresh)  # maybe registered a moment ago
-            limits = self._limits.get(item.elevator_id)
-        if limits is None:
-            return  # unregistered: the ingester records the reject
-        if item.telemetry is not None:
-            try:
-                check_limits(item.telemetry, limits)
-            except Reject:
-                return
-            fresh = self._dedup.fresh(limits.pk, item.telemetry)
+            limits = self._limits.get(eid)
+        got = accept(item, limits)
+        if got is None or isinstance(got, Reject):
+            return  # the ingester records the reject
+        if got.telemetry is not None:
+            fresh = self._dedup.fresh(got.elevator_pk, got.telemetry)
             if fresh is not None:
-                messages.append((item.elevator_id, limits.pk, fresh))
-        elif item.state is not None:
-            states.append((item.elevator_id, limits.pk, *item.state))
+                messages.append((eid, got.elevator_pk, fresh))
+        elif got.state is not None:
+            states.append((eid, got.elevator_pk, *got.state))
 
     # --- the worker ---------------------------------------------------------------------
     def _work(self) -> None:

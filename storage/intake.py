@@ -11,7 +11,7 @@ from psycopg import sql
 
 from core.codec import Sample
 from core.domain import ElevatorLimits
-from storage.copybuf import COPY_COLUMNS, Encoded
+from storage.copybuf import COPY_COLUMNS, PG_EPOCH_US, Encoded
 
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _encoder = msgspec.json.Encoder()
@@ -55,15 +55,27 @@ def _ts(us: int) -> datetime:
     return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=us)
 
 
-def write_telemetry(conn: psycopg.Connection, enc: Encoded) -> int:
-    """Store a batch (autocommit connection); return how many rows were new.
+SampleKey = tuple[int, int, int | None]  # (elevator_pk, ts in Unix microseconds, seq)
 
-    The fast path copies straight into telemetry, one statement, one round trip. A
-    redelivered sample trips the unique index and nothing of the COPY stays; the batch
-    then goes through a staging table with ON CONFLICT DO NOTHING, so duplicates cost
-    time only when they happen.
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a telemetry write stored: how many rows were new, and which were not."""
+
+    inserted: int
+    duplicates: frozenset[SampleKey] = frozenset()  # samples the store already had
+
+
+def write_telemetry(conn: psycopg.Connection, enc: Encoded) -> Written:
+    """Store a batch (autocommit connection): the new rows, and the keys already stored.
+
+    The fast path copies straight into telemetry, one statement, one round trip, and every
+    row is new. A redelivered sample trips the unique index and nothing of the COPY stays;
+    the batch then goes through a staging table with ON CONFLICT DO NOTHING, which tells
+    which rows were new, so duplicates cost time only when they happen.
     """
     inserted = 0
+    duplicates: set[SampleKey] = set()
     if enc.rows:
         try:
             with conn.cursor() as cur, cur.copy(_COPY.format(table="telemetry")) as copy:
@@ -71,18 +83,25 @@ def write_telemetry(conn: psycopg.Connection, enc: Encoded) -> int:
             inserted = enc.rows
         except psycopg.errors.UniqueViolation:
             with conn.transaction():
-                inserted = _write_deduplicated(conn, enc)
+                inserted = _write_deduplicated(conn, enc, duplicates)
     if enc.fault_rows:
         with conn.transaction(), conn.cursor() as cur:
             for row in enc.fault_rows:
                 values = list(row)
-                values[1] = PG_EPOCH + timedelta(microseconds=int(str(values[1])))
+                ts_pg_us = int(str(values[1]))
+                values[1] = PG_EPOCH + timedelta(microseconds=ts_pg_us)
                 cur.execute(_INSERT_FAULT_ROWS, values)
-                inserted += cur.rowcount
-    return inserted
+                if cur.rowcount:
+                    inserted += cur.rowcount
+                else:
+                    seq = values[2]
+                    duplicates.add((int(str(values[0])), ts_pg_us + PG_EPOCH_US,
+                                    None if seq is None else int(str(seq))))
+    return Written(inserted, frozenset(duplicates))
 
 
-def _write_deduplicated(conn: psycopg.Connection, enc: Encoded) -> int:
+def _write_deduplicated(conn: psycopg.Connection, enc: Encoded,
+                        duplicates: set[SampleKey]) -> int:
     with conn.cursor() as cur:
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS telemetry_stage "
                     "(LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
@@ -90,7 +109,15 @@ def _write_deduplicated(conn: psycopg.Connection, enc: Encoded) -> int:
         with cur.copy(_COPY.format(table="telemetry_stage")) as copy:
             copy.write(enc.copy_data)
         cur.execute("INSERT INTO telemetry SELECT * FROM telemetry_stage ON CONFLICT DO NOTHING")
-        return cur.rowcount
+        inserted = cur.rowcount
+        if inserted < enc.rows:  # name the rows the store already had
+            stage_us = "(extract(epoch FROM s.ts) * 1000000)::int8"
+            cur.execute(
+                f"SELECT s.elevator_pk, {stage_us}, s.seq FROM telemetry_stage s "
+                "JOIN telemetry t ON t.elevator_pk = s.elevator_pk AND t.ts = s.ts "
+                "AND t.seq IS NOT DISTINCT FROM s.seq AND t.xmin <> s.xmin")
+            duplicates.update((int(r[0]), int(r[1]), r[2]) for r in cur.fetchall())
+        return inserted
 
 
 def write_latest(conn: psycopg.Connection, states: list[LatestState]) -> None:

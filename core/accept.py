@@ -1,0 +1,164 @@
+"""The one accept path of a wire message: decode, check against the registry, deduplicate.
+
+Used alike by the ingester (``ingest``), the standalone rules engine (``rules``) and the
+detection evaluation (``evaluation``), so all three refuse and accept exactly the same
+messages:
+
+1. :class:`WireDecoder` turns (topic, payload) into a :class:`Decoded` message, or a
+   refusal with its reason; it never raises.
+2. :func:`accept` checks a decoded message against what the registry says of its
+   elevator (registered? load and position within its limits?) and returns an
+   :class:`Accepted` message or the :class:`~core.codec.Reject` that refuses it.
+3. :class:`Dedup` drops samples delivered twice, for consumers that do not write to the
+   database (whose unique index on (elevator, ts, seq) is what deduplicates the store).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from core.codec import (
+    FUTURE_TOLERANCE_S,
+    MAX_PAYLOAD_BYTES,
+    MAX_SAMPLES,
+    Reject,
+    RejectReason,
+    Telemetry,
+    TelemetryDecoder,
+    check_limits,
+    decode_state,
+    parse_topic,
+)
+from core.domain import ElevatorLimits
+
+TOPIC_CACHE_MAX = 100_000  # parsed topics kept (one per elevator and kind in practice)
+DEDUP_KEEP = 4096  # (ts, seq) remembered per elevator by Dedup
+
+__all__ = ["Accepted", "Decoded", "Dedup", "WireDecoder", "accept"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decoded:
+    """One wire message after decoding: telemetry, a state, nothing, or a refusal."""
+
+    topic: str
+    elevator_id: str | None
+    size: int
+    telemetry: Telemetry | None = None
+    state: tuple[str, int] | None = None  # (online|offline, ts in epoch microseconds)
+    reject: Reject | None = None
+    payload: bytes = b""  # kept (not copied) so a refusal can store its first 4 KiB
+
+    @property
+    def samples(self) -> int:
+        """How many samples this message carries (0 unless decoded telemetry)."""
+        return len(self.telemetry.samples) if self.telemetry else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A message of a registered elevator that passed every check."""
+
+    elevator_id: str
+    elevator_pk: int
+    telemetry: Telemetry | None  # exactly one of telemetry and state is set
+    state: tuple[str, int] | None
+
+
+class WireDecoder:
+    """Topic and payload of CONTRACT section 1 into :class:`Decoded`; never raises."""
+
+    def __init__(self, *, prefix: str = "", max_bytes: int = MAX_PAYLOAD_BYTES,
+                 max_samples: int = MAX_SAMPLES,
+                 future_tolerance_s: float = FUTURE_TOLERANCE_S) -> None:
+        self.prefix = prefix
+        self.telemetry = TelemetryDecoder(max_bytes=max_bytes, max_samples=max_samples,
+                                          future_tolerance_s=future_tolerance_s)
+        self._topics: dict[str, tuple[str, str]] = {}
+
+    def decode(self, topic: str, payload: bytes, now_us: int,
+               cls: type[Decoded] = Decoded, **extra: Any) -> Decoded:
+        """Decode one message (as ``cls``, with ``extra`` fields such as MQTT packet ids)."""
+        size = len(payload)
+        elevator_id: str | None = None
+        try:
+            parsed = self._topics.get(topic)
+            if parsed is None:
+                parsed = parse_topic(topic, self.prefix)
+                if len(self._topics) >= TOPIC_CACHE_MAX:
+                    self._topics.clear()
+                self._topics[topic] = parsed
+            elevator_id, kind = parsed
+            if kind == "telemetry":
+                return cls(topic=topic, elevator_id=elevator_id, size=size, payload=payload,
+                           telemetry=self.telemetry.decode(payload, now_us), **extra)
+            if not payload:  # a retained state being cleared
+                return cls(topic=topic, elevator_id=elevator_id, size=size, **extra)
+            return cls(topic=topic, elevator_id=elevator_id, size=size, payload=payload,
+                       state=decode_state(payload), **extra)
+        except Reject as rej:
+            return cls(topic=topic, elevator_id=elevator_id, size=size, reject=rej,
+                       payload=payload, **extra)
+        except Exception as exc:  # a bug must not stop the next message
+            return cls(topic=topic, elevator_id=elevator_id, size=size, payload=payload,
+                       reject=Reject("internal_error", f"{type(exc).__name__}: {exc}"),
+                       **extra)
+
+
+def accept(msg: Decoded, limits: ElevatorLimits | None) -> Accepted | Reject | None:
+    """Check a decoded message against its elevator's registry entry.
+
+    ``limits`` is what the registry knows of ``msg.elevator_id`` (None: not registered).
+    Returns the accepted message, the refusal, or None for a message that carries nothing
+    to store (a retained state being cleared).
+    """
+    if msg.reject is not None:
+        return msg.reject
+    eid = msg.elevator_id
+    if eid is None or (msg.telemetry is None and msg.state is None):
+        return None
+    if limits is None:
+        return Reject(RejectReason.UNREGISTERED_ELEVATOR, f"elevator {eid!r} is not registered")
+    if msg.telemetry is not None:
+        try:
+            check_limits(msg.telemetry, limits)
+        except Reject as rej:
+            return rej
+    return Accepted(eid, limits.pk, msg.telemetry, msg.state)
+
+
+class Dedup:
+    """Samples seen recently, per elevator, by (ts, seq): for consumers without the store.
+
+    The ingester needs none of this: the database's unique index deduplicates what is
+    stored, and the write reports which samples were new.
+    """
+
+    def __init__(self, keep: int = DEDUP_KEEP) -> None:
+        self.keep = keep
+        self._seen: dict[int, tuple[set[tuple[int, int | None]],
+                                    deque[tuple[int, int | None]]]] = {}
+        self.duplicates = 0
+
+    def fresh(self, pk: int, msg: Telemetry) -> Telemetry | None:
+        """The samples of msg not seen before (None if there are none)."""
+        seen, order = self._seen.setdefault(pk, (set(), deque()))
+        keep_s, keep_t = [], []
+        for sample, ts in zip(msg.samples, msg.ts_us, strict=True):
+            key = (ts, sample.seq)
+            if key in seen:
+                self.duplicates += 1
+                continue
+            seen.add(key)
+            order.append(key)
+            if len(order) > self.keep:
+                seen.discard(order.popleft())
+            keep_s.append(sample)
+            keep_t.append(ts)
+        if not keep_s:
+            return None
+        if len(keep_s) == len(msg.samples):
+            return msg
+        return Telemetry(keep_s, keep_t)
