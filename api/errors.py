@@ -11,7 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from storage.registry import Conflict, Invalid, NotFound
+from storage.errors import Conflict, Invalid, NotFound
 
 log = structlog.get_logger(__name__)
 

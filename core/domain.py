@@ -41,7 +41,17 @@ class Severity(StrEnum):
     @property
     def rank(self) -> int:
         """0 for critical ... 3 for warning."""
-        return list(Severity).index(self)
+        return severity_rank(self.value)
+
+
+# Most severe first; the position is the rank (also in SQL: storage.alerts).
+SEVERITY_ORDER: tuple[str, ...] = tuple(s.value for s in Severity)
+_SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITY_ORDER)}
+
+
+def severity_rank(severity: str) -> int:
+    """0 for critical ... 3 for warning; unknown severities sort last."""
+    return _SEVERITY_RANK.get(severity, len(SEVERITY_ORDER))
 
 
 class AlertKind(StrEnum):

@@ -17,9 +17,10 @@ import psycopg
 
 from core.domain import DEFAULT_SEVERITY, AlertKind
 from rules import lifecycle
-from rules.lifecycle import Applied, Change
 from rules.policy import Policy
+from rules.transitions import Transition
 from storage import records
+from storage.alerts import AlertChange
 
 INSPECTION = AlertKind.INSPECTION_OVERDUE
 MAINTENANCE = AlertKind.MAINTENANCE_OVERDUE
@@ -30,9 +31,9 @@ def _us(t: datetime) -> int:
 
 
 def evaluate(*, elevators: Iterable[dict[str, Any]], now: datetime,
-             maintenance_every_s: float) -> list[Change]:
+             maintenance_every_s: float) -> list[Transition]:
     """The raises and clears the calendar calls for, given each elevator's dates."""
-    changes: list[Change] = []
+    changes: list[Transition] = []
     today = now.astimezone(UTC).date()
     every = timedelta(seconds=maintenance_every_s)
     for e in elevators:
@@ -40,32 +41,32 @@ def evaluate(*, elevators: Iterable[dict[str, Any]], now: datetime,
         due = e["next_inspection_due"]
         overdue = due is not None and today > due
         if overdue and INSPECTION not in open_kinds:
-            changes.append(Change(e["id"], e["pk"], INSPECTION, "raise", _us(now),
+            changes.append(Transition(e["id"], e["pk"], INSPECTION, "raise", _us(now),
                                   DEFAULT_SEVERITY[INSPECTION], {
                                       "next_inspection_due": due.isoformat(),
                                       "days_overdue": (today - due).days}))
         elif not overdue and INSPECTION in open_kinds:
-            changes.append(Change(e["id"], e["pk"], INSPECTION, "clear", _us(now),
+            changes.append(Transition(e["id"], e["pk"], INSPECTION, "clear", _us(now),
                                   DEFAULT_SEVERITY[INSPECTION], {
                                       "next_inspection_due": due.isoformat() if due else None}))
         last = e["last_maintenance"]
         since = last or e["registered_at"]
         late = now - since > every
         if late and MAINTENANCE not in open_kinds:
-            changes.append(Change(e["id"], e["pk"], MAINTENANCE, "raise", _us(now),
+            changes.append(Transition(e["id"], e["pk"], MAINTENANCE, "raise", _us(now),
                                   DEFAULT_SEVERITY[MAINTENANCE], {
                                       "last_maintenance_at": last.isoformat() if last else None,
                                       "counted_from": since.isoformat(),
                                       "days_without": round((now - since) / timedelta(days=1),
                                                             1)}))
         elif not late and MAINTENANCE in open_kinds:
-            changes.append(Change(e["id"], e["pk"], MAINTENANCE, "clear", _us(now),
+            changes.append(Transition(e["id"], e["pk"], MAINTENANCE, "clear", _us(now),
                                   DEFAULT_SEVERITY[MAINTENANCE], {
                                       "last_maintenance_at": last.isoformat() if last else None}))
     return changes
 
 
-def check(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> list[Applied]:
+def check(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> list[AlertChange]:
     """Apply the calendar rules to every elevator now; what changed."""
     changes = evaluate(elevators=records.calendar(conn), now=now,
                        maintenance_every_s=policy.maintenance_every_s)

@@ -27,7 +27,6 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import msgspec
 import numpy as np
@@ -54,6 +53,9 @@ from rules.state import apply as apply_blob
 from rules.state import decode as decode_blob
 from rules.state import encode as encode_blob
 from rules.thresholds import RulesConfig
+from rules.transitions import Transition
+
+__all__ = ["ElevatorInfo", "Engine", "Transition"]
 
 log = structlog.get_logger(__name__)
 
@@ -62,19 +64,6 @@ SEALED = "sealed_in_use"
 ELEVATOR = "elevator"  # parameter "kind" of registry values
 ELEVATOR_PARAMS = ("rated_speed_mps", "rated_load_kg", "lowest_landing_m", "top_landing_m")
 _NAN = math.nan
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A change of an alert the lifecycle layer turns into a stored alert."""
-
-    elevator_id: str
-    elevator_pk: int
-    kind: str  # an AlertKind value (or an extension kind)
-    action: Literal["raise", "update", "clear"]
-    at_us: int  # event time (epoch us) when the condition was met / cleared
-    severity: str  # Severity value (from config; default DEFAULT_SEVERITY)
-    details: dict[str, Any]  # JSON-able
 
 
 @dataclass(frozen=True, slots=True)

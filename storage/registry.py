@@ -13,25 +13,10 @@ from psycopg.rows import dict_row, tuple_row
 
 from core.domain import DISTRICT_KINDS, OrgKind, Principal
 from storage import outbox
+from storage.errors import Conflict, Invalid, NotFound
+from storage.scope import CURRENT_PROPERTY_JOIN, visible
 
 Row = dict[str, Any]
-
-
-class NotFound(LookupError):
-    """The thing asked for does not exist (or is not visible to the caller)."""
-
-
-class Conflict(Exception):
-    """Creating or changing this would contradict what is stored."""
-
-
-class Invalid(ValueError):
-    """A value refers to something that cannot be used here; names the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def hash_token(token: str) -> bytes:
@@ -140,25 +125,6 @@ def list_sites(conn: psycopg.Connection, *, principal: Principal, limit: int, of
 
 
 # --- elevators -------------------------------------------------------------------------
-CURRENT_PROPERTY_JOIN = (
-    "LEFT JOIN LATERAL (SELECT org_id AS property_org_id FROM elevator_property p "
-    "WHERE p.elevator_pk = e.pk AND p.effective_from <= now() "
-    "ORDER BY p.effective_from DESC LIMIT 1) cp ON true")
-
-
-def visible(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
-    """A WHERE clause (over e, s and cp) selecting the elevators the caller may see."""
-    if principal.is_admin:
-        return sql.SQL("true"), {}
-    if principal.kind == OrgKind.PROPERTY:
-        return sql.SQL("cp.property_org_id = %(scope_org)s"), {"scope_org": principal.org_id}
-    if principal.kind == OrgKind.MAINTENANCE:
-        return sql.SQL("e.maintenance_org_id = %(scope_org)s"), {"scope_org": principal.org_id}
-    if principal.kind in DISTRICT_KINDS:
-        return sql.SQL("s.district = %(scope_district)s"), {"scope_district": principal.district}
-    return sql.SQL("false"), {}
-
-
 # The status of CONTRACT section 3, first that applies. Alert-based statuses come from
 # the alerts table; offline is also derived from the connection state and silence so
 # the API is right even before the rules engine has noticed.

@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from core.domain import Principal
-from storage.registry import CURRENT_PROPERTY_JOIN, visible
+from storage.scope import CURRENT_PROPERTY_JOIN, property_org_at, visible
 
 Row = dict[str, Any]
 
@@ -27,10 +27,8 @@ RESCUE_LIMIT_S = 30 * 60.0  # CONTRACT: a trapped passenger is reached within 30
 MAINTENANCE_EVERY_DAYS = 15  # CONTRACT: maintenance_overdue after 15 days without a record
 
 # The property organization at the time the alert's condition began.
-RESPONSIBLE_AT_OPENING = """coalesce(
-    (SELECT p.org_id FROM elevator_property p WHERE p.elevator_pk = a.elevator_pk
-      AND p.effective_from <= a.opened_at ORDER BY p.effective_from DESC LIMIT 1),
-    a.property_org_id)"""
+RESPONSIBLE_AT_OPENING = (
+    f"coalesce({property_org_at('a.elevator_pk', 'a.opened_at')}, a.property_org_id)")
 
 # A rescue is late when nobody arrived within the limit: arrival after it, or no arrival
 # while the passenger was still trapped (still open, or resolved after the limit).

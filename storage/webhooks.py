@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
-from storage.registry import Conflict, NotFound
+from storage.errors import Conflict, NotFound
 
 Row = dict[str, Any]
 

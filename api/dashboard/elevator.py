@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from api.dashboard.queue import called_levels, event_rows, with_responsibility
+from api.dashboard.queue import event_rows, with_responsibility
 from api.dashboard.web import PagePrincipal, PageRoute, render
 from api.deps import ConnDep, SettingsDep
+from core.chain import called_levels
 from storage import alerts, records, registry, reports
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)

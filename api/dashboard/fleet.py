@@ -10,11 +10,11 @@ import psycopg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.dashboard.web import SEVERITY_RANK, STATUS_ORDER, PagePrincipal, PageRoute, render
+from api.dashboard.web import STATUS_ORDER, PagePrincipal, PageRoute, render
 from api.deps import ConnDep, SettingsDep
-from core.domain import ElevatorStatus, Principal
+from core.domain import ElevatorStatus, Principal, severity_rank
 from storage import alerts, registry
-from storage.registry import Invalid
+from storage.errors import Invalid
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -45,7 +45,7 @@ def unresolved_by_elevator(conn: psycopg.Connection, principal: Principal
         for a in all_pages(fetch):
             out[a["elevator_id"]].append(a)
     for rows in out.values():
-        rows.sort(key=lambda a: (SEVERITY_RANK.get(a["severity"], 9), a["opened_at"]))
+        rows.sort(key=lambda a: (severity_rank(a["severity"]), a["opened_at"]))
     return out
 
 

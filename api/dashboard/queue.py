@@ -10,20 +10,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.dashboard.fleet import unresolved_by_elevator
-from api.dashboard.web import SEVERITY_RANK, PagePrincipal, PageRoute, render
+from api.dashboard.web import PagePrincipal, PageRoute, render
 from api.deps import ConnDep, SettingsDep
-from core.domain import Principal
+from core.chain import called_levels
+from core.domain import Principal, severity_rank
 from storage import alerts, registry, reports
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 Row = dict[str, Any]
 RECENTLY_RESOLVED = 10
-
-
-def called_levels(escalation_level: int) -> set[int]:
-    """Chain levels told so far: property and maintenance at once, then each step up."""
-    return {0, 1} | set(range(int(escalation_level or 0) + 1))
 
 
 def with_responsibility(conn: psycopg.Connection, rows: list[Row]) -> list[Row]:
@@ -43,7 +39,7 @@ def with_responsibility(conn: psycopg.Connection, rows: list[Row]) -> list[Row]:
 
 
 def _queue_order(a: Row) -> tuple[int, Any]:
-    return SEVERITY_RANK.get(a["severity"], 9), a["opened_at"]
+    return severity_rank(a["severity"]), a["opened_at"]
 
 
 @router.get("/alerts")

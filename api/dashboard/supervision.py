@@ -15,7 +15,7 @@ from api.deps import ConnDep, require
 from api.routes.reports import DEFAULT_RANGE, response_report
 from core.domain import OrgKind
 from storage import registry
-from storage.registry import Invalid
+from storage.errors import Invalid
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -16,8 +16,9 @@ from fastapi.templating import Jinja2Templates
 
 from api import deps
 from api.deps import ConnDep, SettingsDep
+from core.chain import LEVEL_NAMES
 from core.domain import OrgKind, Principal
-from storage.registry import Conflict, Invalid, NotFound
+from storage.errors import Conflict, Invalid, NotFound
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -39,8 +40,6 @@ STATUS_LABELS = {
     "unknown": ("?", "Unknown"),
 }
 STATUS_ORDER = ("fault", "warning", "offline", "out_of_service", "unknown", "normal")
-SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
-LEVEL_NAMES = {0: "property", 1: "maintenance", 2: "community and street", 3: "supervision"}
 
 
 class SignInRequired(Exception):

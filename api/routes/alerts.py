@@ -13,7 +13,8 @@ from api.routes import stream
 from api.schemas import Body as BodyModel
 from core.domain import EXTENSION_KINDS, AlertKind, Severity
 from storage import alerts
-from storage.registry import Invalid
+from storage.alerts import changes
+from storage.errors import Invalid
 
 router = APIRouter(tags=["alerts"])
 # /alerts/stream must be matched before /alerts/{alert_id}.
@@ -76,30 +77,30 @@ def get_alert(alert_id: int, conn: ConnDep, principal: PrincipalDep) -> dict[str
 def acknowledge(alert_id: int, conn: ConnDep, principal: PrincipalDep,
                 body: AckBody | None = Body(default=None)) -> dict[str, Any]:
     """Report for duty: stops the escalation (409 if acknowledged or resolved already)."""
-    alerts.get_visible(conn, principal=principal, alert_id=alert_id)
-    row = alerts.acknowledge(conn, alert_id=alert_id, actor=principal.actor,
-                             org_id=principal.org_id, note=body.note if body else None)
-    conn.commit()  # before the response, so the caller's next request sees it
-    return row
+    with conn.transaction():  # the check and the change commit together, before the reply
+        alerts.get_visible(conn, principal=principal, alert_id=alert_id)
+        changes.acknowledge(conn, alert_id=alert_id, actor=principal.actor,
+                            org_id=principal.org_id, note=body.note if body else None)
+    return alerts.get(conn, alert_id=alert_id)
 
 
 @router.post("/alerts/{alert_id}/arrive")
 def arrive(alert_id: int, conn: ConnDep, principal: PrincipalDep,
            body: AckBody | None = Body(default=None)) -> dict[str, Any]:
     """Arrived on site: stops the rescue clock (acknowledges too if nobody had)."""
-    alerts.get_visible(conn, principal=principal, alert_id=alert_id)
-    row = alerts.arrive(conn, alert_id=alert_id, actor=principal.actor,
-                        org_id=principal.org_id, note=body.note if body else None)
-    conn.commit()
-    return row
+    with conn.transaction():
+        alerts.get_visible(conn, principal=principal, alert_id=alert_id)
+        changes.arrive(conn, alert_id=alert_id, actor=principal.actor,
+                       org_id=principal.org_id, note=body.note if body else None)
+    return alerts.get(conn, alert_id=alert_id)
 
 
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(alert_id: int, body: ResolveBody, conn: ConnDep, principal: PrincipalDep
             ) -> dict[str, Any]:
     """Resolve by hand, saying what was done (409 if resolved already)."""
-    alerts.get_visible(conn, principal=principal, alert_id=alert_id)
-    row = alerts.resolve(conn, alert_id=alert_id, actor=principal.actor,
-                         org_id=principal.org_id, note=body.note)
-    conn.commit()
-    return row
+    with conn.transaction():
+        alerts.get_visible(conn, principal=principal, alert_id=alert_id)
+        changes.resolve(conn, alert_id=alert_id, actor=principal.actor,
+                        org_id=principal.org_id, note=body.note)
+    return alerts.get(conn, alert_id=alert_id)

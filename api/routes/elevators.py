@@ -12,6 +12,7 @@ from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep, SettingsDep, requ
 from api.schemas import ElevatorCreate, Handover
 from core.domain import ElevatorStatus, OrgKind
 from storage import alerts, registry, telemetry
+from storage.errors import Invalid
 
 router = APIRouter(tags=["elevators"])
 
@@ -76,7 +77,7 @@ def get_elevator(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
 def _bucket_seconds(bucket: str) -> int:
     m = BUCKET.match(bucket)
     if not m or int(m.group(1)) == 0:
-        raise registry.Invalid("bucket", "use a width like 10s, 1m, 15m, 1h or 1d")
+        raise Invalid("bucket", "use a width like 10s, 1m, 15m, 1h or 1d")
     return int(m.group(1)) * UNIT_S[m.group(2)]
 
 
@@ -97,12 +98,12 @@ def get_telemetry(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
     end = _aware(end) or datetime.now(UTC)
     start = _aware(start) or end - timedelta(hours=1)
     if start >= end:
-        raise registry.Invalid("start", "must be before end")
+        raise Invalid("start", "must be before end")
     if bucket is None:
         return telemetry.raw(conn, elevator_pk=row["pk"], start=start, end=end, limit=limit)
     width = _bucket_seconds(bucket)
     if (end - start).total_seconds() / width > MAX_BUCKETS:
-        raise registry.Invalid("bucket", f"{bucket} gives more than {MAX_BUCKETS} buckets "
+        raise Invalid("bucket", f"{bucket} gives more than {MAX_BUCKETS} buckets "
                                "over this range; widen it")
     return telemetry.buckets(conn, elevator_pk=row["pk"], start=start, end=end, bucket_s=width)
 

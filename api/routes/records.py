@@ -54,14 +54,14 @@ def record_inspection(elevator_id: str, body: InspectionCreate, conn: ConnDep,
                       principal: PrincipalDep, settings: SettingsDep) -> dict[str, Any]:
     """Record an inspection (supervision of the district); `seal` takes the elevator out of
     service (true) or returns it (false); `next_due` moves the next inspection date."""
-    row = _elevator(conn, principal, settings, elevator_id)
-    require(principal, OrgKind.SUPERVISION)
-    out = records.record_inspection(
-        conn, elevator_pk=row["pk"], result=body.result.value, notes=body.notes,
-        seal=body.seal, next_due=body.next_due, org_id=principal.org_id,
-        recorded_by=principal.actor)
+    with conn.transaction():  # the check and the record commit together, before the reply
+        row = _elevator(conn, principal, settings, elevator_id)
+        require(principal, OrgKind.SUPERVISION)
+        out = records.record_inspection(
+            conn, elevator_pk=row["pk"], result=body.result.value, notes=body.notes,
+            seal=body.seal, next_due=body.next_due, org_id=principal.org_id,
+            recorded_by=principal.actor)
     after = _elevator(conn, registry.ADMIN, settings, elevator_id)
-    conn.commit()  # before the response, so the caller's next request sees it
     return {**out, "elevator_id": elevator_id, "sealed": after["sealed_at"] is not None,
             "sealed_at": after["sealed_at"], "status": after["status"],
             "next_inspection_due": after["next_inspection_due"]}
@@ -81,12 +81,12 @@ def record_maintenance(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
                        settings: SettingsDep,
                        body: MaintenanceCreate | None = Body(default=None)) -> dict[str, Any]:
     """Record maintenance (the maintenance or property organization of the elevator)."""
-    row = _elevator(conn, principal, settings, elevator_id)
-    require(principal, OrgKind.MAINTENANCE, OrgKind.PROPERTY)
-    out = records.record_maintenance(conn, elevator_pk=row["pk"],
-                                     notes=body.notes if body else None,
-                                     org_id=principal.org_id, recorded_by=principal.actor)
-    conn.commit()
+    with conn.transaction():
+        row = _elevator(conn, principal, settings, elevator_id)
+        require(principal, OrgKind.MAINTENANCE, OrgKind.PROPERTY)
+        out = records.record_maintenance(conn, elevator_pk=row["pk"],
+                                         notes=body.notes if body else None,
+                                         org_id=principal.org_id, recorded_by=principal.actor)
     return {**out, "elevator_id": elevator_id}
 
 

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from api.deps import ConnDep, PrincipalDep, require
 from core.domain import OrgKind, Principal
 from storage import reports
-from storage.registry import Invalid
+from storage.errors import Invalid
 
 router = APIRouter(tags=["reports"])
 

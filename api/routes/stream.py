@@ -29,9 +29,10 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import deps
-from core.domain import DISTRICT_KINDS, OrgKind, Principal
+from core.domain import Principal
 from storage import alerts, outbox
 from storage.db import connect
+from storage.scope import can_see
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["alerts"])
@@ -43,19 +44,6 @@ READY_TIMEOUT_S = 5.0
 RECONNECT_S = 1.0
 
 Row = dict[str, Any]
-
-
-def can_see(principal: Principal, row: Row) -> bool:
-    """Whether the caller sees this alert now (mirrors storage.registry.visible)."""
-    if principal.is_admin:
-        return True
-    if principal.kind == OrgKind.PROPERTY:
-        return bool(row.get("scope_property_org_id") == principal.org_id)
-    if principal.kind == OrgKind.MAINTENANCE:
-        return bool(row.get("scope_maintenance_org_id") == principal.org_id)
-    if principal.kind in DISTRICT_KINDS:
-        return bool(row.get("district") == principal.district)
-    return False
 
 
 def _default(value: Any) -> Any:

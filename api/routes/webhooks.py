@@ -33,11 +33,10 @@ class WebhookCreate(Body):
 def create_webhook(org_id: int, body: WebhookCreate, conn: ConnDep, _admin: AdminDep
                    ) -> dict[str, Any]:
     """Register a webhook; the response shows its signing secret, only this once."""
-    registry.get_org(conn, org_id=org_id)
-    row = webhooks.create(conn, org_id=org_id, url=body.url,
-                          secret=body.secret or secrets.token_urlsafe(32))
-    conn.commit()  # before the response, so the caller's next request sees it
-    return row
+    with conn.transaction():  # the check and the change commit together, before the reply
+        registry.get_org(conn, org_id=org_id)
+        return webhooks.create(conn, org_id=org_id, url=body.url,
+                               secret=body.secret or secrets.token_urlsafe(32))
 
 
 @router.get("/orgs/{org_id}/webhooks")
@@ -51,8 +50,8 @@ def list_webhooks(org_id: int, conn: ConnDep, _admin: AdminDep) -> list[dict[str
                status_code=status.HTTP_204_NO_CONTENT)
 def delete_webhook(org_id: int, webhook_id: int, conn: ConnDep, _admin: AdminDep) -> Response:
     """Remove a webhook and its delivery records."""
-    webhooks.delete(conn, org_id=org_id, webhook_id=webhook_id)
-    conn.commit()
+    with conn.transaction():
+        webhooks.delete(conn, org_id=org_id, webhook_id=webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

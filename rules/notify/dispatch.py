@@ -15,11 +15,13 @@ from prometheus_client import Counter
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from core.chain import reach
 from rules.notify import messages
 from rules.notify.mqtt import AlertPublisher
 from rules.notify.storm import Group, StormControl
 from rules.policy import Policy
-from storage import alerts, outbox, webhooks
+from storage import alerts, webhooks
+from storage.alerts import WHISTLE, changes
 
 log = structlog.get_logger(__name__)
 
@@ -34,27 +36,15 @@ Row = dict[str, Any]
 
 def recipients(*, change: str, alert: Row, details: Row, chain: list[Row]
                ) -> list[tuple[Row, int]]:
-    """(organization, level) to tell about a change of an alert, each organization once.
-
-    Raised: the property and maintenance organizations. Escalated: everyone up to the new
-    level. Acknowledged, arrived, resolved: everyone called so far. A late rescue: also
-    supervision.
-    """
+    """(organization, level) to tell about a change of an alert, each organization once
+    (core.chain.reach says which levels)."""
     level = int(alert.get("escalation_level") or 0)
-    if change == "raised":
-        reach = {0, 1}
-    elif change == "escalated":
-        reach = set(range(int(details.get("level", level)) + 1))
-    elif change in ("acknowledged", "arrived", "resolved"):
-        reach = set(range(max(1, level) + 1))
-    elif change == "rescue_late":
-        reach = set(range(max(1, level) + 1)) | {3}
-    else:
-        return []
+    new_level = int(details["level"]) if "level" in details else None
+    levels = reach(change=change, level=level, new_level=new_level)
     seen: set[int] = set()
     out: list[tuple[Row, int]] = []
     for org in chain:
-        if org["level"] in reach and org["id"] not in seen:
+        if org["level"] in levels and org["id"] not in seen:
             seen.add(org["id"])
             out.append(({"id": org["id"], "name": org["name"], "kind": org["kind"]},
                         org["level"]))
@@ -63,7 +53,7 @@ def recipients(*, change: str, alert: Row, details: Row, chain: list[Row]
 
 def is_manual_resolve(row: Row) -> bool:
     """A resolve by a person (the engine must learn that the alert is gone)."""
-    return bool(row["change"] == "resolved" and row["actor"] != alerts.WHISTLE)
+    return bool(row["change"] == "resolved" and row["actor"] != WHISTLE)
 
 
 class Notifier:
@@ -87,7 +77,7 @@ class Notifier:
         manual = False
         enqueued = 0
         with self.pool.connection() as conn, conn.transaction():
-            rows = outbox.claim(conn, limit=BATCH)
+            rows = changes.claim_outbox(conn, limit=BATCH)
             chains = alerts.chain(conn, elevator_ids=sorted(
                 {r["alert"]["elevator_id"] for r in rows})) if rows else {}
             for row in rows:
@@ -148,9 +138,7 @@ class Notifier:
         n = webhooks.enqueue(conn, org_id=org["id"], event=body["event"],
                              body=messages.encode(body), alert_ids=alert_ids,
                              message_id=message_id, now=datetime.fromtimestamp(now, UTC))
-        alerts.add_events(conn, alert_ids=alert_ids, action="notified", actor=alerts.WHISTLE,
-                          org_id=org["id"], details={
-                              "channel": "dispatch", "event": body["event"],
-                              "org": org["name"], "org_kind": org["kind"],
-                              "message_id": str(message_id), "webhooks": n, **extra})
+        changes.notified(conn, alert_ids=alert_ids, org_id=org["id"], details={
+            "channel": "dispatch", "event": body["event"], "org": org["name"],
+            "org_kind": org["kind"], "message_id": str(message_id), "webhooks": n, **extra})
         return n

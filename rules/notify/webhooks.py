@@ -20,7 +20,8 @@ from psycopg_pool import ConnectionPool
 
 from rules.notify import signing
 from rules.policy import Webhooks
-from storage import alerts, webhooks
+from storage import webhooks
+from storage.alerts import changes
 
 log = structlog.get_logger(__name__)
 
@@ -104,9 +105,9 @@ class Sender:
                             response_code=code, error=error, retry_at=retry_at)
             if delivery["alert_ids"]:
                 with conn.transaction():
-                    alerts.add_events(
-                        conn, alert_ids=list(delivery["alert_ids"]), action="notified",
-                        actor=alerts.WHISTLE, org_id=delivery["org_id"], details={
+                    changes.notified(
+                        conn, alert_ids=list(delivery["alert_ids"]),
+                        org_id=delivery["org_id"], details={
                             "channel": "webhook", "event": delivery["event"],
                             "webhook_id": delivery["webhook_id"],
                             "delivery_id": delivery["id"],

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from rules import escalation, lifecycle
-from rules.lifecycle import Change
 from rules.policy import Rescue
+from rules.transitions import Transition
 from tests.api.builders import World, ok
 
 
@@ -18,7 +18,7 @@ def raise_(db: psycopg.Connection, eid: str, kind: str, severity: str = "major",
            at: datetime | None = None) -> int:
     pk = db.execute("SELECT pk FROM elevators WHERE id = %s", (eid,)).fetchone()[0]
     now = at or datetime.now(UTC)
-    [done] = lifecycle.apply(db, transitions=[Change(
+    [done] = lifecycle.apply(db, transitions=[Transition(
         eid, pk, kind, "raise", int(now.timestamp() * 1e6), severity, {"test": True})],
         now=now, rescue=Rescue())
     return done.alert_id

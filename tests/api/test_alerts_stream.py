@@ -14,8 +14,8 @@ import pytest
 
 from api.routes import stream
 from rules import lifecycle
-from rules.lifecycle import Change
 from rules.policy import Rescue
+from rules.transitions import Transition
 from tests.api.builders import World, ok
 from tests.helpers import wait_until
 
@@ -75,7 +75,7 @@ def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
 def raise_(db, eid: str, kind: str = "power_loss") -> int:
     pk = db.execute("SELECT pk FROM elevators WHERE id = %s", (eid,)).fetchone()[0]
     now = datetime.now(UTC)
-    [done] = lifecycle.apply(db, transitions=[Change(
+    [done] = lifecycle.apply(db, transitions=[Transition(
         eid, pk, kind, "raise", int(now.timestamp() * 1e6), "major", {})], now=now,
         rescue=Rescue())
     return done.alert_id

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from rules import lifecycle
-from rules.lifecycle import Change
 from rules.policy import Rescue
+from rules.transitions import Transition
 from tests.api.builders import World, ok
 
 pytestmark = pytest.mark.browser
@@ -23,7 +23,7 @@ def raise_alert(db: psycopg.Connection, eid: str, kind: str, severity: str,
     """An open alert, raised through the rules lifecycle as the service would."""
     pk = db.execute("SELECT pk FROM elevators WHERE id = %s", (eid,)).fetchone()[0]
     now = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    [done] = lifecycle.apply(db, transitions=[Change(
+    [done] = lifecycle.apply(db, transitions=[Transition(
         eid, pk, kind, "raise", int(now.timestamp() * 1e6), severity, {"test": True})],
         now=now, rescue=Rescue())
     return done.alert_id

@@ -11,10 +11,11 @@ import psycopg
 import pytest
 
 from rules import escalation, lifecycle
-from rules.lifecycle import Change
 from rules.notify.dispatch import Notifier
 from rules.policy import Policy, PolicyError, Rescue, Storm, load
+from rules.transitions import Transition
 from storage import alerts, registry, webhooks
+from storage.alerts import changes
 from tests.api.builders import Fleet, seed_fleet
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -29,7 +30,7 @@ def fleet(db: psycopg.Connection) -> Fleet:
 
 def raise_(conn, fleet: Fleet, eid: str, kind: str = "overspeed", severity: str = "critical",
            now: datetime = T0) -> int:
-    [done] = lifecycle.apply(conn, transitions=[Change(
+    [done] = lifecycle.apply(conn, transitions=[Transition(
         eid, fleet.pks[eid], kind, "raise", int(now.timestamp() * 1e6), severity, {})],
         now=now, rescue=Rescue())
     return done.alert_id
@@ -68,7 +69,9 @@ def test_an_unacknowledged_alert_climbs_the_chain_one_step_per_delay(db, fleet):
 def test_acknowledging_stops_the_climb(db, fleet):
     acked = raise_(db, fleet, "E2")
     other = raise_(db, fleet, "E1")
-    alerts.acknowledge(db, alert_id=acked, actor="maintenance:maint_2", org_id=None, note=None)
+    with db.transaction():
+        changes.acknowledge(db, alert_id=acked, actor="maintenance:maint_2", org_id=None,
+                            note=None)
     steps = escalate(db, 61)
     assert [s["alert_id"] for s in steps] == [other]
     assert [s["alert_id"] for s in escalate(db, 10_000)] == [other]

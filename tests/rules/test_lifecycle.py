@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from rules import lifecycle
-from rules.lifecycle import Change
 from rules.policy import Rescue
+from rules.transitions import Transition
 from storage import alerts, registry
 from tests.api.builders import Fleet, seed_fleet
 
@@ -27,13 +27,13 @@ def fleet(db: psycopg.Connection) -> Fleet:
     return seed_fleet(db)
 
 
-def apply(conn: psycopg.Connection, *changes: Change, now: datetime = T0):
-    return lifecycle.apply(conn, transitions=list(changes), now=now, rescue=Rescue())
+def apply(conn: psycopg.Connection, *transitions: Transition, now: datetime = T0):
+    return lifecycle.apply(conn, transitions=list(transitions), now=now, rescue=Rescue())
 
 
 def change(fleet: Fleet, action: str, *, kind: str = "power_loss", eid: str = "E1",
-           at: datetime = T0, details: dict | None = None, severity: str = "major") -> Change:
-    return Change(eid, fleet.pks[eid], kind, action, us(at), severity, details or {})
+           at: datetime = T0, details: dict | None = None, severity: str = "major") -> Transition:
+    return Transition(eid, fleet.pks[eid], kind, action, us(at), severity, details or {})
 
 
 def actions(conn: psycopg.Connection, alert_id: int) -> list[str]:

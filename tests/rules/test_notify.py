@@ -16,14 +16,15 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from rules import lifecycle
-from rules.lifecycle import Change
 from rules.notify import signing
 from rules.notify.dispatch import Notifier
 from rules.notify.mqtt import AlertPublisher
 from rules.notify.storm import StormControl
 from rules.notify.webhooks import Sender
 from rules.policy import Policy, Rescue, Storm, Webhooks
+from rules.transitions import Transition
 from storage import alerts, webhooks
+from storage.alerts import changes
 from storage.db import make_pool
 from tests.api.builders import Fleet, seed_fleet
 from tests.helpers import wait_until
@@ -51,7 +52,7 @@ def pool(pg_url: str, db: psycopg.Connection) -> Iterator[ConnectionPool]:
 def raise_(conn, fleet: Fleet, *eids: str, kind: str = "power_loss") -> list[int]:
     now = datetime.now(UTC)
     done = lifecycle.apply(conn, transitions=[
-        Change(e, fleet.pks[e], kind, "raise", int(now.timestamp() * 1e6), "major", {})
+        Transition(e, fleet.pks[e], kind, "raise", int(now.timestamp() * 1e6), "major", {})
         for e in eids], now=now, rescue=Rescue())
     return [d.alert_id for d in done]
 
@@ -186,8 +187,9 @@ def test_every_state_change_is_published_on_the_alerts_topic(db, fleet, pool, se
                    message="subscriber and publisher")
         notifier = Notifier(pool, POLICY, publisher=publisher)
         [alert_id] = raise_(db, fleet, "E1")
-        alerts.acknowledge(db, alert_id=alert_id, actor="property:prop_a", org_id=None,
-                           note="on my way")
+        with db.transaction():
+            changes.acknowledge(db, alert_id=alert_id, actor="property:prop_a", org_id=None,
+                                note="on my way")
         notifier.run_once()
         first, second = got.get(timeout=10), got.get(timeout=10)
     finally:

@@ -18,10 +18,11 @@ import pytest
 
 from core.codec import Sample, Telemetry
 from core.stream import Committed
-from rules.lifecycle import Change
 from rules.policy import Policy, Timers
 from rules.service import RulesService
+from rules.transitions import Transition
 from storage import alerts, records
+from storage.alerts import changes
 from tests.api.builders import Fleet, seed_fleet
 from tests.helpers import Publisher, wait_until
 
@@ -46,7 +47,7 @@ class FakeEngine:
     def set_elevators(self, infos: list[dict[str, Any]]) -> None:
         self.infos = {i["pk"]: i for i in infos}
 
-    def process(self, batch: Committed, now_us: int | None = None) -> list[Change]:
+    def process(self, batch: Committed, now_us: int | None = None) -> list[Transition]:
         out = []
         for eid, pk, msg in batch.messages:
             for s, ts in zip(msg.samples, msg.ts_us, strict=True):
@@ -54,14 +55,14 @@ class FakeEngine:
                 key = (pk, "alarm_pressed")
                 if s.alarm and key not in self.open:
                     self.open.add(key)
-                    out.append(Change(eid, pk, "alarm_pressed", "raise", ts, "major",
+                    out.append(Transition(eid, pk, "alarm_pressed", "raise", ts, "major",
                                       {"floor": s.floor}))
                 elif not s.alarm and key in self.open:
                     self.open.discard(key)
-                    out.append(Change(eid, pk, "alarm_pressed", "clear", ts, "major", {}))
+                    out.append(Transition(eid, pk, "alarm_pressed", "clear", ts, "major", {}))
         return out
 
-    def tick(self, now_us: int) -> list[Change]:
+    def tick(self, now_us: int) -> list[Transition]:
         return []
 
     def snapshot(self, only_dirty: bool = False) -> dict[int, bytes]:
@@ -111,8 +112,9 @@ def test_fed_by_the_ingester_escalates_syncs_and_keeps_its_state(settings, db, f
         # Resolved by hand elsewhere (as the API does): the engine is told.
         assert engine.synced == [set()]  # at start
         assert engine.open == {(fleet.pks["E1"], "alarm_pressed")}
-        alerts.resolve(db, alert_id=alert_id, actor="property:prop_a", org_id=None,
-                       note="reset the button")
+        with db.transaction():
+            changes.resolve(db, alert_id=alert_id, actor="property:prop_a", org_id=None,
+                            note="reset the button")
         wait_until(lambda: len(engine.synced) == 2, 10, message="the engine to be told")
         assert engine.synced[-1] == set() and engine.open == set()
         # The condition again: a new alert.

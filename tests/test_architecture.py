@@ -1,0 +1,40 @@
+"""Guards of the structure (README, "Architecture"): checks over the source itself.
+
+The import layers are checked by import-linter (`make lint`, CI); these are the rules it
+cannot express.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("core", "storage", "messaging", "ingest", "rules", "api", "simulators",
+            "evaluation", "whistle")
+MAX_LINES = 450
+
+# A statement that writes one of the alert tables (SQL keywords, any case).
+ALERT_WRITE = re.compile(
+    r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE|COPY)\s+(alerts|alert_events|alert_outbox)"
+    r"\b", re.IGNORECASE)
+ALERT_WRITER = ROOT / "storage" / "alerts" / "changes.py"
+
+
+def _sources() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
+                  if "migrations" not in p.parts)
+
+
+def test_the_alert_change_module_is_the_only_writer_of_alerts() -> None:
+    writers = {p.relative_to(ROOT).as_posix() for p in _sources()
+               if ALERT_WRITE.search(p.read_text())}
+    assert writers == {ALERT_WRITER.relative_to(ROOT).as_posix()}
+
+
+def test_the_check_finds_writes_it_is_meant_to_find() -> None:
+    # The guard above would pass vacuously if the pattern matched nothing.
+    assert ALERT_WRITE.search("cur.execute('update alert_events set x = 1')")
+    assert ALERT_WRITE.search('"INSERT INTO alerts AS a (elevator_pk"')
+    assert not ALERT_WRITE.search("SELECT * FROM alerts a")
+    assert len(ALERT_WRITE.findall(ALERT_WRITER.read_text())) >= 10
