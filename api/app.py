@@ -18,8 +18,7 @@ PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
-               health_probes: dict[str, Callable[[], Any]] | None = None,
-               extra_routers: list[APIRouter] | None = None) -> FastAPI:
+               health_probes: dict[str, Callable[[], Any]] | None = None) -> FastAPI:
     """Build the app; it opens (and closes) its own pool unless one is given."""
     own_pool = pool is None
 
@@ -46,8 +45,6 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     for module in (orgs, sites, elevators, ingest, health,
                    alerts, records, webhooks, reports):
         api.include_router(module.router)
-    for router in extra_routers or []:
-        api.include_router(router)
     app.include_router(api)
     # /healthz and /metrics also at the root, where load balancers and Prometheus look.
     app.include_router(health.router)

@@ -25,7 +25,7 @@ from rules.thresholds import load
 from simulators.fleet import Fleet, FleetConfig
 
 INGEST_BATCH_SAMPLES = 5000  # core.settings: ingest_batch_samples
-FLUSH_S = 0.1  # core.settings: ingest_flush_ms
+FLUSH_S = 0.1  # the ingester's batches are at most this old
 INGESTER_SAMPLES_PER_S = 100_000  # the ingester's measured batch rate
 INGESTER_MESSAGES_PER_S = 10_000
 START_TS_MS = 1_741_071_600_000  # a Tuesday morning: busy traffic

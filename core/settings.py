@@ -60,7 +60,6 @@ class Settings(BaseSettings):
     mqtt_keepalive_s: int = Field(default=30, ge=5)
 
     ingest_batch_samples: int = Field(default=5000, ge=1, description="flush at this size")
-    ingest_flush_ms: int = Field(default=100, ge=1, le=100, description="flush at the latest")
     ingest_linger_ms: int = Field(
         default=20, ge=0, le=100,
         description="let a small batch fill this long while messages keep arriving")
@@ -73,7 +72,8 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(
         default=None, description="rules TOML: thresholds, profiles, overrides, [escalation]")
     offline_after_s: float = Field(default=90.0, gt=0)
-    telemetry_retention_days: int = Field(default=365, ge=1, description="TimescaleDB only")
+    telemetry_retention_days: int = Field(
+        default=365, ge=1, description="telemetry kept this long (applied at start)")
 
     @field_validator("mqtt_url")
     @classmethod

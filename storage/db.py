@@ -69,6 +69,14 @@ def migrate(url: str) -> str:
     return head
 
 
+def apply_retention(url: str, *, telemetry_days: int) -> None:
+    """Apply the configured retention to what keeps it as a policy (TimescaleDB)."""
+    from storage import timescale
+
+    with connect(url, autocommit=True) as conn:
+        timescale.apply_retention(conn, telemetry_days)
+
+
 def sqlalchemy_url(url: str) -> str:
     """The same URL for SQLAlchemy's psycopg 3 dialect (used by Alembic only)."""
     scheme, rest = url.split("://", 1)

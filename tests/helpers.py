@@ -89,40 +89,22 @@ class Publisher:
 
 
 class ApiServer:
-    """The real app under uvicorn in a thread, on a free port; `with ApiServer(s) as url:`."""
+    """The real app, served as `whistle api` serves it (whistle.assembly), on a free port;
+    `with ApiServer(settings) as url:`."""
 
-    def __init__(self, settings: Any, **app_kwargs: Any) -> None:
-        import uvicorn
+    def __init__(self, settings: Any) -> None:
+        from whistle.assembly import Whistle
 
-        from api.app import create_app
-        from whistle.embedded.ports import free_port
-
-        self.port = free_port()
-        app = create_app(settings.model_copy(update={"api_port": self.port}), **app_kwargs)
-        # Open SSE streams would hold a graceful shutdown forever: cut them after 1 s.
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
-                                access_log=False, lifespan="on", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.whistle = Whistle(settings.model_copy(update={"api_port": 0}), ingest=False,
+                               rules=False)
+        self.url = self.whistle.url
 
     def __enter__(self) -> str:
-        import httpx
-
-        self.thread.start()
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, 20, message="the API to answer /healthz")
+        self.whistle.start()
         return self.url
 
     def __exit__(self, *_exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.whistle.stop()
 
 
 def register_fleet(conn: Any, ids: list[str], *, district: str = "D1",

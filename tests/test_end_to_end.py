@@ -22,13 +22,12 @@ import pytest
 
 from core.domain import AlertKind
 from core.settings import Settings
-from ingest.service import Ingester
-from rules.service import RulesService
 from simulators.fleet import Fleet, FleetConfig
 from simulators.publisher import Publisher as FleetPublisher
 from simulators.registration import register
 from simulators.runner import run_fast
-from tests.helpers import ApiServer, wait_until
+from tests.helpers import wait_until
+from whistle.assembly import Whistle
 
 pytestmark = pytest.mark.slow
 
@@ -61,10 +60,23 @@ calendar = "1s"
 
 
 @pytest.fixture()
-def api(settings: Settings, db: psycopg.Connection) -> Iterator[httpx.Client]:
-    with ApiServer(settings) as url, httpx.Client(
-            base_url=f"{url}/api/v1", timeout=30,
-            headers={"Authorization": f"Bearer {settings.admin_token}"}) as client:
+def rules_file(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.toml"
+    path.write_text(RULES)
+    return path
+
+
+@pytest.fixture()
+def whistle(settings: Settings, db: psycopg.Connection, rules_file: Path) -> Iterator[Whistle]:
+    """Ingester, rules and API in one process, exactly as `whistle serve` runs them."""
+    with Whistle(settings.model_copy(update={"rules_file": rules_file, "api_port": 0})) as w:
+        yield w
+
+
+@pytest.fixture()
+def api(whistle: Whistle, settings: Settings) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{whistle.url}/api/v1", timeout=30,
+                      headers={"Authorization": f"Bearer {settings.admin_token}"}) as client:
         yield client
 
 
@@ -86,10 +98,8 @@ def cleared(api: httpx.Client, elevator: str, kind: str) -> bool:
 
 
 def test_every_alert_kind_is_raised_and_cleared_end_to_end(
-        settings: Settings, api: httpx.Client, db: psycopg.Connection, tmp_path: Path) -> None:
-    rules_file = tmp_path / "rules.toml"
-    rules_file.write_text(RULES)
-    settings = settings.model_copy(update={"rules_file": rules_file})
+        settings: Settings, whistle: Whistle, api: httpx.Client, db: psycopg.Connection
+        ) -> None:
     # Daytime traffic yesterday, whatever the hour the test runs: the vibration baseline
     # and levelling need runs and stops, which the night does not provide.
     yesterday = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) \
@@ -111,65 +121,57 @@ def test_every_alert_kind_is_raised_and_cleared_end_to_end(
     db.execute("UPDATE elevators SET registered_at = now() - interval '20 days' WHERE id = %s",
                (OVERDUE_MAINTENANCE,))
 
-    rules = RulesService(settings)
-    ingester = Ingester(settings, on_commit=rules.feed)
-    rules.start(external_feed=True)
-    ingester.start()
-    try:
-        assert ingester.wait_subscribed(15)
-        publisher = FleetPublisher(settings.mqtt_url or "", fleet.ids,
-                                   topic_prefix=settings.mqtt_topic_prefix)
-        publisher.start()
-        stats = run_fast(fleet, publisher=publisher, progress=False)
-        publisher.close(offline=False)
-        assert stats.samples > len(INJECTED) * SIMULATED_S * 0.9
-        truth = {(t["elevator_id"], t["kind"]) for t in fleet.close()}
-        assert {(e, str(k)) for e, k in INJECTED.items()} <= truth, "every fault injected"
+    assert whistle.ingester is not None and whistle.ingester.wait_subscribed(15)
+    publisher = FleetPublisher(settings.mqtt_url or "", fleet.ids,
+                               topic_prefix=settings.mqtt_topic_prefix)
+    publisher.start()
+    stats = run_fast(fleet, publisher=publisher, progress=False)
+    publisher.close(offline=False)
+    assert stats.samples > len(INJECTED) * SIMULATED_S * 0.9
+    truth = {(t["elevator_id"], t["kind"]) for t in fleet.close()}
+    assert {(e, str(k)) for e, k in INJECTED.items()} <= truth, "every fault injected"
 
-        for eid, kind in INJECTED.items():
-            alert = wait_until(lambda e=eid, k=kind: raised(api, e, k), 120,
-                               message=f"{kind} on {eid}")
-            assert alert["severity"] in ("critical", "major", "minor")
-            assert alert["elevator_id"] == eid
-        for eid, kind in INJECTED.items():
-            if kind != AlertKind.SEALED_IN_USE:
-                wait_until(lambda e=eid, k=kind: cleared(api, e, k), 120,
-                           message=f"{kind} on {eid} cleared by the rules")
-                assert alerts(api, eid, kind)[0]["resolved_by"].startswith("whistle")
+    for eid, kind in INJECTED.items():
+        alert = wait_until(lambda e=eid, k=kind: raised(api, e, k), 120,
+                           message=f"{kind} on {eid}")
+        assert alert["severity"] in ("critical", "major", "minor")
+        assert alert["elevator_id"] == eid
+    for eid, kind in INJECTED.items():
+        if kind != AlertKind.SEALED_IN_USE:
+            wait_until(lambda e=eid, k=kind: cleared(api, e, k), 120,
+                       message=f"{kind} on {eid} cleared by the rules")
+            assert alerts(api, eid, kind)[0]["resolved_by"].startswith("whistle")
 
-        # Unsealing clears sealed_in_use; recording the visits clears the calendar kinds.
-        assert api.get(f"/elevators/{SEALED}").json()["status"] == "out_of_service"
-        r = api.post(f"/elevators/{SEALED}/inspections", json={"result": "pass", "seal": False})
-        assert r.status_code == 201, r.text
-        wait_until(lambda: cleared(api, SEALED, AlertKind.SEALED_IN_USE), 60,
-                   message="sealed_in_use cleared by unsealing")
-        wait_until(lambda: raised(api, OVERDUE_INSPECTION, AlertKind.INSPECTION_OVERDUE), 60,
-                   message="inspection_overdue")
-        wait_until(lambda: raised(api, OVERDUE_MAINTENANCE, AlertKind.MAINTENANCE_OVERDUE), 60,
-                   message="maintenance_overdue")
-        next_year = (datetime.now(UTC) + timedelta(days=365)).date().isoformat()
-        r = api.post(f"/elevators/{OVERDUE_INSPECTION}/inspections",
-                     json={"result": "pass", "next_due": next_year})
-        assert r.status_code == 201, r.text
-        r = api.post(f"/elevators/{OVERDUE_MAINTENANCE}/maintenance",
-                     json={"notes": "monthly service"})
-        assert r.status_code == 201, r.text
-        wait_until(lambda: cleared(api, OVERDUE_INSPECTION, AlertKind.INSPECTION_OVERDUE), 60,
-                   message="inspection_overdue cleared")
-        wait_until(lambda: cleared(api, OVERDUE_MAINTENANCE, AlertKind.MAINTENANCE_OVERDUE),
-                   60, message="maintenance_overdue cleared")
+    # Unsealing clears sealed_in_use; recording the visits clears the calendar kinds.
+    assert api.get(f"/elevators/{SEALED}").json()["status"] == "out_of_service"
+    r = api.post(f"/elevators/{SEALED}/inspections", json={"result": "pass", "seal": False})
+    assert r.status_code == 201, r.text
+    wait_until(lambda: cleared(api, SEALED, AlertKind.SEALED_IN_USE), 60,
+               message="sealed_in_use cleared by unsealing")
+    wait_until(lambda: raised(api, OVERDUE_INSPECTION, AlertKind.INSPECTION_OVERDUE), 60,
+               message="inspection_overdue")
+    wait_until(lambda: raised(api, OVERDUE_MAINTENANCE, AlertKind.MAINTENANCE_OVERDUE), 60,
+               message="maintenance_overdue")
+    next_year = (datetime.now(UTC) + timedelta(days=365)).date().isoformat()
+    r = api.post(f"/elevators/{OVERDUE_INSPECTION}/inspections",
+                 json={"result": "pass", "next_due": next_year})
+    assert r.status_code == 201, r.text
+    r = api.post(f"/elevators/{OVERDUE_MAINTENANCE}/maintenance",
+                 json={"notes": "monthly service"})
+    assert r.status_code == 201, r.text
+    wait_until(lambda: cleared(api, OVERDUE_INSPECTION, AlertKind.INSPECTION_OVERDUE), 60,
+               message="inspection_overdue cleared")
+    wait_until(lambda: cleared(api, OVERDUE_MAINTENANCE, AlertKind.MAINTENANCE_OVERDUE),
+               60, message="maintenance_overdue cleared")
 
-        # Every contract kind went through the whole pipeline, and nothing else fired on the
-        # elevators that had no fault of that kind.
-        seen = {a["kind"] for a in api.get("/alerts", params={"limit": 1000}).json()}
-        assert {str(k) for k in AlertKind} <= seen
-        unexpected = [(a["elevator_id"], a["kind"]) for a in
-                      api.get("/alerts", params={"limit": 1000}).json()
-                      if (a["elevator_id"], a["kind"]) not in
-                      {(e, str(k)) for e, k in INJECTED.items()}
-                      | {(OVERDUE_INSPECTION, "inspection_overdue"),
-                         (OVERDUE_MAINTENANCE, "maintenance_overdue")}]
-        assert unexpected == []
-    finally:
-        ingester.stop()
-        rules.stop()
+    # Every contract kind went through the whole pipeline, and nothing else fired on the
+    # elevators that had no fault of that kind.
+    seen = {a["kind"] for a in api.get("/alerts", params={"limit": 1000}).json()}
+    assert {str(k) for k in AlertKind} <= seen
+    unexpected = [(a["elevator_id"], a["kind"]) for a in
+                  api.get("/alerts", params={"limit": 1000}).json()
+                  if (a["elevator_id"], a["kind"]) not in
+                  {(e, str(k)) for e, k in INJECTED.items()}
+                  | {(OVERDUE_INSPECTION, "inspection_overdue"),
+                     (OVERDUE_MAINTENANCE, "maintenance_overdue")}]
+    assert unexpected == []

@@ -56,62 +56,42 @@ def _serve_metrics(settings: Settings) -> None:
         log.info("metrics served", url=f"http://{settings.api_host}:{settings.metrics_port}/")
 
 
+def _run(ingest: bool, rules: bool, api: bool) -> None:
+    """Run the parts asked for until SIGINT or SIGTERM."""
+    from whistle.assembly import Whistle
+    from whistle.runtime import services
+
+    with services(_settings(), broker=ingest or rules) as settings, \
+            _stop_on_signal() as stop:
+        if not api:
+            _serve_metrics(settings)
+        with Whistle(settings, ingest=ingest, rules=rules, api=api) as whistle:
+            while whistle.alive and not stop.wait(0.5):
+                pass
+
+
 @app.command()
 def ingest() -> None:
     """Run the MQTT ingester alone (several may share the subscription)."""
-    from ingest.service import Ingester
-    from whistle.runtime import services
-
-    with services(_settings()) as settings, _stop_on_signal() as stop:
-        _serve_metrics(settings)
-        ingester = Ingester(settings)
-        ingester.start()
-        stop.wait()
-        ingester.stop()
+    _run(ingest=True, rules=False, api=False)
 
 
 @app.command()
 def rules() -> None:
     """Run the rules engine alone (alerts, escalation, notifications)."""
-    from rules.service import RulesService
-    from whistle.runtime import services
-
-    with services(_settings()) as settings, _stop_on_signal() as stop:
-        _serve_metrics(settings)
-        service = RulesService(settings)
-        service.start()
-        stop.wait()
-        service.stop()
+    _run(ingest=False, rules=True, api=False)
 
 
 @app.command()
 def api() -> None:
     """Run the HTTP API and dashboard alone."""
-    from api.server import run_api
-    from whistle.runtime import services
-
-    with services(_settings(), broker=False) as settings:
-        run_api(settings)
+    _run(ingest=False, rules=False, api=True)
 
 
 @app.command()
 def serve() -> None:
     """Run ingester, rules engine and API in one process."""
-    from api.server import run_api
-    from ingest.service import Ingester
-    from rules.service import RulesService
-    from whistle.runtime import services
-
-    with services(_settings()) as settings:
-        service = RulesService(settings)
-        ingester = Ingester(settings, on_commit=service.feed)
-        service.start(external_feed=True)
-        ingester.start()
-        try:
-            run_api(settings)
-        finally:
-            ingester.stop()
-            service.stop()
+    _run(ingest=True, rules=True, api=True)
 
 
 @app.command()

@@ -109,12 +109,8 @@ def _print_welcome(console: Console, url: str, admin_token: str, state: dict[str
 
 def run_demo(settings: Settings, *, elevators: int, seed: int) -> None:
     """Run until Ctrl-C (see the module docstring)."""
-    import uvicorn
-
-    from api.app import create_app
-    from ingest.service import Ingester
-    from rules.service import RulesService
     from simulators.fleet import Fleet, FleetConfig
+    from whistle.assembly import Whistle
     from whistle.runtime import services
 
     console = Console()
@@ -124,22 +120,10 @@ def run_demo(settings: Settings, *, elevators: int, seed: int) -> None:
         console.print(f"[yellow]port {settings.api_port} is busy; using {port}")
     with services(settings.model_copy(update={"api_port": port})) as ready:
         assert ready.admin_token is not None and ready.mqtt_url is not None
-        rules = RulesService(ready)
-        ingester = Ingester(ready, on_commit=rules.feed)
-        rules.start(external_feed=True)
-        ingester.start()
-        server = uvicorn.Server(uvicorn.Config(
-            create_app(ready), host=ready.api_host, port=port, log_config=None,
-            access_log=False, lifespan="on"))
-        thread = threading.Thread(target=server.run, name="api", daemon=True)
-        thread.start()
-        url = f"http://{ready.api_host}:{port}"
+        whistle = Whistle(ready).start()
+        url = whistle.url
         sim: subprocess.Popen[bytes] | None = None
         try:
-            while not server.started:
-                if not thread.is_alive():
-                    raise SystemExit("the API did not start; see the log above")
-                threading.Event().wait(0.05)
             registry = Fleet(FleetConfig(elevators=elevators, seed=seed,
                                          buildings="mixed")).registry()
             state = _setup(url, ready.admin_token, registry, _demo_file(ready))
@@ -154,13 +138,13 @@ def run_demo(settings: Settings, *, elevators: int, seed: int) -> None:
             stop = threading.Event()
             for s in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(s, lambda *_: stop.set())
-            while not stop.is_set() and thread.is_alive():
+            while not stop.is_set() and whistle.alive:
                 stop.wait(0.5)
                 if sim.poll() is not None:
                     console.print("[yellow]the simulator stopped; the service keeps running")
                     sim = None
                     break
-            while not stop.is_set() and thread.is_alive():
+            while not stop.is_set() and whistle.alive:
                 stop.wait(0.5)
         finally:
             console.print("stopping…")
@@ -170,8 +154,5 @@ def run_demo(settings: Settings, *, elevators: int, seed: int) -> None:
                     sim.wait(15)
                 except subprocess.TimeoutExpired:
                     sim.kill()
-            server.should_exit = True
-            thread.join(15)
-            ingester.stop()
-            rules.stop()
+            whistle.stop()
         console.print("stopped; data kept in " + str(ready.data_dir))

@@ -40,7 +40,7 @@ def services(settings: Settings, *, database: bool = True, broker: bool = True
     Embedded servers started here are stopped when the block exits. The database is
     migrated before the settings are handed over.
     """
-    from storage.db import migrate, wait_for
+    from storage.db import apply_retention, migrate, wait_for
     from whistle.embedded.broker import EmbeddedBroker
     from whistle.embedded.postgres import EmbeddedPostgres
 
@@ -61,4 +61,5 @@ def services(settings: Settings, *, database: bool = True, broker: bool = True
             assert ready.database_url is not None
             wait_for(ready.database_url)
             migrate(ready.database_url)
+            apply_retention(ready.database_url, telemetry_days=ready.telemetry_retention_days)
         yield ready
