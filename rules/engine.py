@@ -26,24 +26,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import msgspec
 import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from core.codec import Sample, Telemetry
+from core.codec import Telemetry
 from core.stream import Committed
-from rules.detectors import DETECTORS
-from rules.detectors.base import US, Alerts, Change, Round, run_timed
+from rules.columns import Columns, columns_of
+from rules.detectors.base import US, Alerts, Decision
+from rules.parameters import ElevatorInfo, Parameters
+from rules.rounds import Fleet, run_late, run_rounds
 from rules.state import (
-    DOOR_CODES,
     KIND_INDEX,
     KINDS,
     MODE_CODES,
-    N_MODES,
-    POWER_CODES,
     Col,
     KindCol,
     Memory,
@@ -61,93 +59,6 @@ log = structlog.get_logger(__name__)
 
 OFFLINE = "offline"
 SEALED = "sealed_in_use"
-ELEVATOR = "elevator"  # parameter "kind" of registry values
-ELEVATOR_PARAMS = ("rated_speed_mps", "rated_load_kg", "lowest_landing_m", "top_landing_m")
-_NAN = math.nan
-
-
-@dataclass(frozen=True, slots=True)
-class ElevatorInfo:
-    """What the engine needs of the registry."""
-
-    pk: int
-    id: str
-    model: str | None
-    rated_speed_mps: float
-    rated_load_kg: float
-    landings_m: tuple[float, ...]
-    sealed: bool
-
-
-@dataclass(slots=True)
-class _Columns:
-    """The samples of one batch as numpy columns (one entry per sample)."""
-
-    slot: NDArray[np.intp]
-    ts: NDArray[np.float64]
-    seq: NDArray[np.int64]
-    floor: NDArray[np.float64]
-    speed: NDArray[np.float64]
-    door: NDArray[np.int8]
-    pos: NDArray[np.float64]
-    lock: NDArray[np.int8]
-    chain: NDArray[np.int8]
-    level: NDArray[np.float64]
-    load: NDArray[np.float64]
-    occupied: NDArray[np.int8]
-    alarm: NDArray[np.int8]
-    temp: NDArray[np.float64]
-    power: NDArray[np.int8]
-    mode: NDArray[np.int8]
-    fault: NDArray[np.object_]
-    acc: NDArray[np.object_]
-    acc_len: NDArray[np.int32]
-
-    def take(self, idx: NDArray[np.intp]) -> _Columns:
-        """The samples at idx."""
-        return _Columns(**{name: getattr(self, name)[idx] for name in self.__slots__})  # type: ignore[attr-defined]
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-
-def _tri(values: list[bool | None]) -> NDArray[np.int8]:
-    """-1 (absent), 0 or 1 from optional booleans (numpy turns None into NaN)."""
-    x = np.array(values, dtype=np.float64)
-    return np.where(np.isnan(x), -1, x).astype(np.int8)  # type: ignore[no-any-return]
-
-
-def _columns(slots: list[int], ts: list[int], samples: list[Sample]) -> _Columns:
-    """Typed columns of the samples (one list comprehension per field: the hot loop)."""
-    door, power, mode = DOOR_CODES, POWER_CODES, MODE_CODES
-    acc = np.empty(len(samples), dtype=object)
-    acc[:] = [s.accel for s in samples]
-    fault = np.empty(len(samples), dtype=object)
-    codes = [s.fault for s in samples]
-    if any(codes):
-        fault[:] = [c or None for c in codes]  # "absent or empty means none"
-    occupied = [s.occupied for s in samples]
-    f64 = np.float64
-    # load only stands in for a missing `occupied`
-    load = (np.array([s.load_kg for s in samples], dtype=f64) if None in occupied
-            else np.full(len(samples), np.nan))
-    return _Columns(
-        slot=np.array(slots, dtype=np.intp), ts=np.array(ts, dtype=f64),
-        seq=np.array([-1 if s.seq is None else s.seq for s in samples], dtype=np.int64),
-        floor=np.array([s.floor for s in samples], dtype=f64),
-        speed=np.array([s.speed_mps for s in samples], dtype=f64),
-        door=np.array([door[s.door] for s in samples], dtype=np.int8),
-        pos=np.array([s.pos_m for s in samples], dtype=f64),
-        lock=_tri([s.door_lock for s in samples]),
-        chain=_tri([s.safety_chain for s in samples]),
-        level=np.array([s.level_mm for s in samples], dtype=f64),
-        load=load, occupied=_tri(occupied),
-        alarm=_tri([s.alarm for s in samples]),
-        temp=np.array([s.motor_temp_c for s in samples], dtype=f64),
-        power=np.array([power.get(s.power, -1) for s in samples], dtype=np.int8),  # type: ignore[arg-type]
-        mode=np.array([mode.get(s.mode, -1) for s in samples], dtype=np.int8),  # type: ignore[arg-type]
-        fault=fault, acc=acc,
-        acc_len=np.array([0 if a is None else len(a.z) for a in acc.tolist()], dtype=np.int32))
 
 
 class Engine:
@@ -159,12 +70,11 @@ class Engine:
         self._slot: dict[int, int] = {}
         self._info: list[ElevatorInfo] = []
         self._memory: list[Memory] = []
-        self._severity: list[dict[str, str]] = []
-        self._columns = self._param_columns(config)
-        self._params = np.zeros((self._table.capacity, len(self._columns)))
-        self._suppress = np.zeros((self._table.capacity, len(KINDS), N_MODES), dtype=bool)
+        self._params = Parameters(config)
+        self._params.ensure(self._table.capacity)
+        self._fleet = Fleet(self._table, self._params, self._memory, self._info, config.engine)
         self._dirty: set[int] = set()
-        self._pending: list[Change] = []
+        self._pending: list[Decision] = []
         self._restored: dict[int, bytes] = {}
         self.unknown_pks: set[int] = set()  # telemetry of elevators set_elevators never gave
         self.samples = 0
@@ -173,48 +83,12 @@ class Engine:
         self.set_elevators(elevators)
 
     # -- registry and configuration -----------------------------------------------------
-    @staticmethod
-    def _param_columns(config: RulesConfig) -> dict[tuple[str, str], int]:
-        cols: dict[tuple[str, str], int] = {}
-        for key in ELEVATOR_PARAMS:
-            cols[(ELEVATOR, key)] = len(cols)
-        for kind in KINDS:
-            for key, value in config.rules[kind].items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    cols[(kind, key)] = len(cols)
-        return cols
-
     def _grow(self, n: int) -> None:
         self._table.ensure(n)
-        cap = self._table.capacity
-        if self._params.shape[0] < cap:
-            extra = cap - self._params.shape[0]
-            self._params = np.concatenate(
-                [self._params, np.zeros((extra, self._params.shape[1]))])
-            self._suppress = np.concatenate(
-                [self._suppress, np.zeros((extra, len(KINDS), N_MODES), dtype=bool)])
+        self._params.ensure(self._table.capacity)
 
     def _resolve(self, slot: int) -> None:
-        """Load one elevator's thresholds, severities and suppressions from the config."""
-        info = self._info[slot]
-        profile = self._config.profile(info.id, info.model)
-        row = self._params[slot]
-        for (kind, key), col in self._columns.items():
-            if kind != ELEVATOR:
-                row[col] = float(profile[kind][key])  # type: ignore[arg-type]
-        lands = info.landings_m
-        row[self._columns[(ELEVATOR, "rated_speed_mps")]] = info.rated_speed_mps
-        row[self._columns[(ELEVATOR, "rated_load_kg")]] = info.rated_load_kg
-        row[self._columns[(ELEVATOR, "lowest_landing_m")]] = lands[0] if lands else _NAN
-        row[self._columns[(ELEVATOR, "top_landing_m")]] = lands[-1] if lands else _NAN
-        self._severity[slot] = {kind: str(profile[kind]["severity"]) for kind in KINDS}
-        for k, kind in enumerate(KINDS):
-            params = profile[kind]
-            modes = params.get("suppress_in", [])
-            assert isinstance(modes, list)
-            for mode, code in MODE_CODES.items():
-                self._suppress[slot, k, code] = (not params.get("enabled", True)
-                                                 or mode in modes)
+        self._params.resolve(slot, self._config, self._info[slot])
 
     def set_elevators(self, elevators: Iterable[ElevatorInfo]) -> None:
         """Add new elevators and update known ones (thresholds, landings, seal)."""
@@ -226,7 +100,6 @@ class Engine:
                 self._slot[info.pk] = slot
                 self._info.append(info)
                 self._memory.append(Memory())
-                self._severity.append({})
                 self._table.reset(slot)
                 self.unknown_pks.discard(info.pk)
                 self._resolve(slot)
@@ -260,6 +133,7 @@ class Engine:
     def reload(self, config: RulesConfig) -> None:
         """Use new thresholds from now on; open alerts and timers are kept."""
         self._config = config
+        self._fleet.settings = config.engine
         for slot in range(len(self._info)):
             self._resolve(slot)
 
@@ -275,7 +149,7 @@ class Engine:
         now_us is the service clock for offline bookkeeping (default: the wall clock).
         """
         now = float(now_us if now_us is not None else time.time_ns() // 1000)
-        out: list[Change] = self._pending
+        out: list[Decision] = self._pending
         self._pending = []
         alerts = Alerts(self._config.engine, out)
         cols = self._flatten(batch.messages)
@@ -285,7 +159,7 @@ class Engine:
             self._state_message(pk, state, float(ts_us), now, alerts)
         return self._named(out)
 
-    def _flatten(self, messages: list[tuple[str, int, Telemetry]]) -> _Columns | None:
+    def _flatten(self, messages: list[tuple[str, int, Telemetry]]) -> Columns | None:
         get = self._slot.get
         known = [(get(pk, -1), tel) for _eid, pk, tel in messages]
         if any(slot < 0 for slot, _ in known):
@@ -301,9 +175,9 @@ class Engine:
         slots = [slot for slot, tel in known for _ in tel.ts_us]
         ts = [t for _, tel in known for t in tel.ts_us]
         samples = [s for _, tel in known for s in tel.samples]
-        return _columns(slots, ts, samples)
+        return columns_of(slots, ts, samples)
 
-    def _evaluate(self, cols: _Columns, now: float, alerts: Alerts) -> None:
+    def _evaluate(self, cols: Columns, now: float, alerts: Alerts) -> None:
         settings = self._config.engine
         t = self._table
         order = np.lexsort((cols.seq, cols.ts, cols.slot))
@@ -323,12 +197,12 @@ class Engine:
         self._dirty.update(seen.tolist())
         late_idx = np.flatnonzero(late & ~stale & ~dup)
         if len(late_idx):
-            self._late(cols.take(late_idx), alerts)
+            run_late(cols.take(late_idx), self._fleet, alerts)
         fresh = np.flatnonzero(~late & ~dup)
         if len(fresh):
-            self._rounds(cols.take(fresh), alerts)
+            run_rounds(cols.take(fresh), self._fleet, alerts)
 
-    def _heard(self, seen: NDArray[np.intp], cols: _Columns, now: float,
+    def _heard(self, seen: NDArray[np.intp], cols: Columns, now: float,
                alerts: Alerts) -> None:
         """Any message clears offline (at its event time) and resets the silence clock."""
         t = self._table
@@ -338,102 +212,6 @@ class Engine:
             first = float(cols.ts[np.searchsorted(cols.slot, s)])
             alerts.clear_at(t.open, t.a, s, s, self._memory[s], OFFLINE, first,
                             {"cleared_by": "message"}, respect_min_open=False)
-
-    def _late(self, cols: _Columns, alerts: Alerts) -> None:
-        """Late samples: instantaneous kinds only, no state written."""
-        t = self._table
-        slots = cols.slot
-        self._run_round(cols, slice(None), slots, t.f, t.a, t.open, self._params,
-                        self._suppress, [self._memory[s] for s in slots.tolist()],
-                        [self._info[s].landings_m for s in slots.tolist()], alerts, late=True)
-
-    def _rounds(self, cols: _Columns, alerts: Alerts) -> None:
-        """Fresh samples: rounds of at most one sample per elevator, in ts order."""
-        t = self._table
-        slot = cols.slot  # sorted by (slot, ts)
-        uniq, first, counts = np.unique(slot, return_index=True, return_counts=True)
-        rank = np.arange(len(slot)) - np.repeat(first, counts)
-        by_count = np.argsort(-counts, kind="stable")  # busiest first: rounds are prefixes
-        col_of = np.empty(len(uniq), dtype=np.intp)
-        col_of[by_count] = np.arange(len(uniq))
-        col = np.repeat(col_of, counts)
-        cslots = uniq[by_count]
-        ccounts = counts[by_count]
-        n_rounds = int(ccounts[0])
-        sizes = np.searchsorted(-ccounts, -np.arange(n_rounds), side="left")
-        grid = {}
-        shape = (n_rounds, len(uniq))
-        for name in _Columns.__slots__:  # type: ignore[attr-defined]
-            values = getattr(cols, name)
-            g = np.empty(shape, dtype=values.dtype)
-            g[rank, col] = values
-            grid[name] = g
-        f, a, opened = t.f[cslots], t.a[cslots], t.open[cslots]
-        p, supp = self._params[cslots], self._suppress[cslots]
-        memory = [self._memory[s] for s in cslots.tolist()]
-        landings = [self._info[s].landings_m for s in cslots.tolist()]
-        for k in range(n_rounds):
-            m = int(sizes[k])
-            row = _Columns(**{name: g[k, :m] for name, g in grid.items()})
-            self._run_round(row, slice(0, m), cslots[:m], f, a, opened, p, supp, memory,
-                            landings, alerts, late=False)
-        t.f[cslots], t.a[cslots], t.open[cslots] = f, a, opened
-
-    def _run_round(self, c: _Columns, rows: slice | NDArray[np.intp], slots: NDArray[np.intp],
-                   f: NDArray[np.float64], a: NDArray[np.float64], opened: NDArray[np.bool_],
-                   p: NDArray[np.float64], supp: NDArray[np.bool_], memory: list[Memory],
-                   landings: list[tuple[float, ...]], alerts: Alerts, *, late: bool) -> None:
-        """Derive the round's values (carrying omitted fields forward) and run detectors."""
-        s = self._config.engine
-        if late:
-            rows = slots
-        ts = c.ts
-        carried = f[rows]  # (m, N_COLS) copy: reading it column by column is cheap
-        mode = np.where(c.mode >= 0, c.mode, carried[:, Col.MODE]).astype(np.int8)
-        lock = np.where(c.lock >= 0, c.lock, carried[:, Col.LOCK])
-        chain = np.where(c.chain >= 0, c.chain, carried[:, Col.CHAIN])
-        power = np.where(c.power >= 0, c.power, carried[:, Col.POWER]).astype(np.int8)
-        with np.errstate(invalid="ignore"):
-            by_load = np.where(np.isnan(c.load), carried[:, Col.OCCUPIED],
-                               c.load > s.occupied_load_kg)
-        occupied = np.where(c.occupied >= 0, c.occupied, by_load)
-        alarm = np.where(c.alarm >= 0, c.alarm, carried[:, Col.ALARM])
-        temp = np.where(np.isnan(c.temp), carried[:, Col.TEMP], c.temp)
-        spd = np.abs(c.speed)
-        stationary = spd <= s.stationary_mps
-        gap = ts - carried[:, Col.LAST_TS]
-        gap_ok = gap <= s.gap_tolerance_s * US + carried[:, Col.GAP_BONUS]
-        m = len(ts)
-        r = Round(
-            late=late, rows=rows, slots=slots, f=f, a=a, open=opened, p=p,
-            columns=self._columns, memory=memory, landings=landings, table=self._table,
-            settings=s, ts=ts, speed=c.speed, spd=spd, door=c.door, pos=c.pos, level=c.level,
-            floor=c.floor, temp=temp, mode=mode, lock=lock > 0, chain=chain > 0, power=power,
-            occupied=occupied > 0, alarm=alarm > 0, acc_len=c.acc_len, acc=c.acc,
-            stationary=stationary, moving=~stationary,
-            prev_moving=carried[:, Col.PREV_MOVING] > 0, prev_door=carried[:, Col.PREV_DOOR],
-            gap_ok=gap_ok, supp=supp[rows][np.arange(m), :, mode] if not late
-            else supp[slots, :, mode], sealed=carried[:, Col.SEALED] > 0)
-        has_fault = c.fault != None  # noqa: E711 (elementwise on an object array)
-        for j in np.flatnonzero(has_fault | (carried[:, Col.HAS_FAULT] > 0)).tolist():
-            memory[j].fault_code = c.fault[j]
-        for detect in DETECTORS:
-            detect(r, alerts)
-        run_timed(r, alerts)
-        if late:
-            return
-        f[rows, Col.MODE] = mode
-        f[rows, Col.LOCK] = lock
-        f[rows, Col.CHAIN] = chain
-        f[rows, Col.POWER] = power
-        f[rows, Col.OCCUPIED] = occupied
-        f[rows, Col.ALARM] = alarm
-        f[rows, Col.TEMP] = temp
-        f[rows, Col.LAST_TS] = ts
-        f[rows, Col.GAP_BONUS] = 0.0
-        f[rows, Col.PREV_MOVING] = ~stationary
-        f[rows, Col.PREV_DOOR] = c.door
-        f[rows, Col.HAS_FAULT] = has_fault
 
     # -- state messages and the service clock -------------------------------------------
     def _state_message(self, pk: int, state: str, ts: float, now: float,
@@ -454,7 +232,7 @@ class Engine:
             # a last will carries the time the device connected, older than its samples:
             # the condition holds from the newest thing we know
             at = ts if math.isnan(f[Col.LAST_TS]) else max(ts, f[Col.LAST_TS])
-            if not self._suppress[slot, KIND_INDEX[OFFLINE], int(f[Col.MODE])]:
+            if not self._params.suppress[slot, KIND_INDEX[OFFLINE], int(f[Col.MODE])]:
                 alerts.raise_at(t.open, t.a, slot, slot, mem, OFFLINE, at,
                                 {"reason": "state_offline", "state_ts_us": int(ts)})
         else:
@@ -473,11 +251,11 @@ class Engine:
         now = float(now_us)
         k = KIND_INDEX[OFFLINE]
         last = t.f[:n, Col.LAST_RX]
-        timeout = self._params[:n, self._columns[(OFFLINE, "timeout_s")]] * US
+        timeout = self._params.values[:n, self._params.column(OFFLINE, "timeout_s")] * US
         modes = t.f[:n, Col.MODE].astype(np.intp)
         with np.errstate(invalid="ignore"):
             due = ((now - last >= timeout) & ~t.open[:n, k]
-                   & ~self._suppress[np.arange(n), k, modes])
+                   & ~self._params.suppress[np.arange(n), k, modes])
         for s in np.flatnonzero(due).tolist():
             at = float(last[s] + timeout[s])
             if alerts.raise_at(t.open, t.a, s, s, self._memory[s], OFFLINE, at, {
@@ -485,7 +263,7 @@ class Engine:
                     "silent_for_s": round((now - last[s]) / US, 1)}):
                 self._dirty.add(s)
         ks = KIND_INDEX[SEALED]
-        hold = self._params[:n, self._columns[(SEALED, "clear_stationary_s")]] * US
+        hold = self._params.values[:n, self._params.column(SEALED, "clear_stationary_s")] * US
         since = t.a[:n, KindCol.CSINCE, ks]
         with np.errstate(invalid="ignore"):
             rest = t.open[:n, ks] & (t.f[:n, Col.PREV_MOVING] == 0) & (now - since >= hold)
@@ -495,14 +273,22 @@ class Engine:
                 self._dirty.add(s)
         return self._named(out)
 
-    def _named(self, changes: list[Change]) -> list[Transition]:
+    def _named(self, decisions: list[Decision]) -> list[Transition]:
         out = []
-        for ch in changes:
-            info = self._info[ch.slot]
-            self._dirty.add(ch.slot)
-            out.append(Transition(info.id, info.pk, ch.kind, ch.action, ch.at_us,
-                                  self._severity[ch.slot][ch.kind], ch.details))
+        for d in decisions:
+            info = self._info[d.slot]
+            self._dirty.add(d.slot)
+            out.append(Transition(info.id, info.pk, d.kind, d.action, d.at_us,
+                                  self._params.severity[d.slot][d.kind], d.details))
         return out
+
+    def suppressed(self, elevator_pk: int, mode: str) -> set[str]:
+        """The kinds not raised for an elevator while its car is in ``mode``."""
+        slot = self._slot.get(elevator_pk)
+        if slot is None:
+            return set()
+        row = self._params.suppress[slot, :, MODE_CODES[mode]]
+        return {KINDS[k] for k in np.flatnonzero(row).tolist()}
 
     # -- what is open ---------------------------------------------------------------------
     def open_kinds(self, elevator_pk: int) -> set[str]:

@@ -27,7 +27,7 @@ Index = slice | NDArray[np.intp]
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class Decision:
     """An alert change decided by a detector, before the engine names the elevator."""
 
     slot: int
@@ -35,19 +35,6 @@ class Change:
     action: Action
     at_us: int
     details: Details
-
-
-@dataclass(slots=True)
-class Params:
-    """Per-slot numeric parameters: one column per (kind, key), plus registry values."""
-
-    values: FloatArray  # (slots, columns)
-    columns: dict[tuple[str, str], int]
-    suppress: BoolArray  # (slots, kinds, modes): True where the kind is not raised
-
-    def column(self, kind: str, key: str) -> int:
-        """Column index of a parameter."""
-        return self.columns[(kind, key)]
 
 
 @dataclass(slots=True)
@@ -162,7 +149,7 @@ class Alerts:
     the engine uses them outside rounds too (offline, seals, state messages).
     """
 
-    def __init__(self, settings: EngineSettings, out: list[Change]) -> None:
+    def __init__(self, settings: EngineSettings, out: list[Decision]) -> None:
         self.settings = settings
         self.out = out
         self.min_open_us = settings.min_open_s * US
@@ -181,7 +168,7 @@ class Alerts:
         a[row, KindCol.LAST_UPDATE, k] = at_us
         a[row, KindCol.METRIC, k] = metric
         mem.details[kind] = details
-        self.out.append(Change(slot, kind, "raise", int(at_us), details))
+        self.out.append(Decision(slot, kind, "raise", int(at_us), details))
         return True
 
     def update_at(self, opened: BoolArray, a: FloatArray, row: int, slot: int, mem: Memory,
@@ -198,7 +185,7 @@ class Alerts:
             return False
         a[row, KindCol.LAST_UPDATE, k] = at_us
         mem.details[kind] = details
-        self.out.append(Change(slot, kind, "update", int(at_us), details))
+        self.out.append(Decision(slot, kind, "update", int(at_us), details))
         return True
 
     def clear_at(self, opened: BoolArray, a: FloatArray, row: int, slot: int, mem: Memory,
@@ -216,7 +203,7 @@ class Alerts:
         details = dict(mem.details.pop(kind, {}))
         if extra:
             details.update(extra)
-        self.out.append(Change(slot, kind, "clear", int(at_us), details))
+        self.out.append(Decision(slot, kind, "clear", int(at_us), details))
         return True
 
     # -- on a round ---------------------------------------------------------------------
