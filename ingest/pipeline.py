@@ -386,18 +386,23 @@ class Pipeline:
             log.info("messages rejected", count=len(p.rejects),
                      first=f"{p.rejects[0].topic}: {p.rejects[0].reason}: {p.rejects[0].detail}")
         accepted = p.accepted
-        if written is not None and written.duplicates:
-            accepted = _without(accepted, written.duplicates)
+        if inserted < len(p.batch):  # something was a duplicate: hand over each sample once
+            accepted = _new_only(accepted, written.duplicates if written else frozenset())
         return Committed(accepted, p.states)
 
 
-def _without(accepted: list[tuple[str, int, Telemetry]], stored_before: frozenset[SampleKey]
-             ) -> list[tuple[str, int, Telemetry]]:
-    """The samples of accepted messages that the store did not already have."""
+def _new_only(accepted: list[tuple[str, int, Telemetry]], stored_before: frozenset[SampleKey]
+              ) -> list[tuple[str, int, Telemetry]]:
+    """The samples of accepted messages that the store did not already have, each once."""
+    seen = set(stored_before)
     out = []
     for eid, pk, msg in accepted:
-        keep = [(s, t) for s, t in zip(msg.samples, msg.ts_us, strict=True)
-                if (pk, t, s.seq) not in stored_before]
+        keep = []
+        for s, t in zip(msg.samples, msg.ts_us, strict=True):
+            key = (pk, t, s.seq)
+            if key not in seen:
+                seen.add(key)
+                keep.append((s, t))
         if len(keep) == len(msg.samples):
             out.append((eid, pk, msg))
         elif keep:

@@ -17,9 +17,7 @@ transitions they caused are committed.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,36 +31,25 @@ import structlog
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
-from core.accept import Dedup, accept
-from core.codec import Reject, Telemetry
 from core.domain import ElevatorLimits, Severity
 from core.settings import Settings
 from core.stream import Committed
-from messaging.subscriber import Inbound, Subscriber
+from messaging.subscriber import Subscriber
 from rules import calendar, escalation, lifecycle
-from rules.notify.dispatch import BATCH as OUTBOX_BATCH
-from rules.notify.dispatch import Notifier
-from rules.notify.mqtt import AlertPublisher
-from rules.notify.webhooks import CLAIM_LIMIT, Sender
+from rules.inbox import Inbox, Item
+from rules.outbound import Outbound
 from rules.policy import Policy, PolicyError
-from storage import alerts, outbox, rulestate
-from storage.db import connect, make_pool
+from storage import alerts, rulestate
+from storage.db import make_pool
 
 log = structlog.get_logger(__name__)
 
 OPEN_ALERTS = Gauge("whistle_alerts_open", "Alerts not resolved, by severity", ["severity"])
 ENGINE_LAG = Gauge("whistle_rules_engine_lag_seconds",
                    "How long the last batch waited before the engine processed it")
-QUEUE_DEPTH = Gauge("whistle_rules_queue_depth", "Batches waiting for the rules worker")
-FEED_WAITS = Counter("whistle_rules_feed_waits",
-                     "Seconds-long waits of the ingester on a lagging rules worker")
 JOB_ERRORS = Counter("whistle_rules_job_errors", "Failed runs of a rules job", ["job"])
 
-QUEUE_MAX = 10_000
-FEED_TIMEOUT_S = 1.0  # the most feed() may block the ingester
-BATCH_ITEMS = 500  # queue items merged into one engine batch
 RETRY_S = 1.0
-LISTEN_RECONNECT_S = 2.0
 
 EngineFactory = Callable[[list[Any]], Any]
 
@@ -86,26 +73,20 @@ class RulesService:
         self.clock = clock
         self._engine_factory = engine_factory
         self._use_mqtt = mqtt
-        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=QUEUE_MAX)
         self._stop = threading.Event()
-        self._wake_notifier = threading.Event()
-        self._wake_sender = threading.Event()
         self._want_sync = threading.Event()
         self._want_refresh = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._dedup = Dedup()
+        self._worker: threading.Thread | None = None
         self._elevators: dict[str, Any] = {}  # elevator id -> engine info
         self._limits: dict[str, ElevatorLimits] = {}
-        self._external = False
-        self._last_unknown_refresh = 0.0
+        self.inbox = Inbox(limits=self._limits_of,
+                           refresh=lambda: self._guard("refresh", self._refresh),
+                           stopping=self._stop.is_set)
         self.pool: ConnectionPool | None = None
         self.engine: Any = None
         self.subscriber: Subscriber | None = None
-        self.publisher: AlertPublisher | None = None
-        self.notifier: Notifier | None = None
-        self.sender: Sender | None = None
+        self.outbound: Outbound | None = None
         self.started = threading.Event()
-        self.listening = threading.Event()
         self._watcher: Any = None
 
     # --- the engine ---------------------------------------------------------------------
@@ -145,7 +126,6 @@ class RulesService:
     def start(self, external_feed: bool = False) -> None:
         """Load state, start the threads; subscribe to MQTT unless fed by the ingester."""
         assert self.settings.database_url is not None, "the database URL is not set"
-        self._external = external_feed
         self.pool = make_pool(self.settings.database_url, name="rules", max_size=10)
         with self.pool.connection() as conn:
             infos = self._load_elevators(conn) or []
@@ -160,22 +140,17 @@ class RulesService:
             # Polled by the worker (so reloads happen on the engine's thread).
             self._watcher = Watcher(Path(self.rules_file), self._reload)
         log.info("rules engine ready", elevators=len(infos), restored=len(blobs))
-        if self._use_mqtt:
-            self.publisher = AlertPublisher(self.settings)
-            self.publisher.start()
-        self.notifier = Notifier(self.pool, self.policy, publisher=self.publisher,
-                                 clock=self.clock, on_manual_resolve=self._want_sync.set,
-                                 on_enqueued=self._wake_sender.set)
-        self.sender = Sender(self.pool, self.policy.webhooks, clock=self.clock)
-        self.sender.release_interrupted()
-        for name, target in (("worker", self._work), ("notifier", self._notify_loop),
-                             ("sender", self._send_loop), ("listener", self._listen_loop)):
-            thread = threading.Thread(target=target, name=f"whistle-rules-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self.outbound = Outbound(self.settings, self.pool, self.policy, clock=self.clock,
+                                 guard=self._guard, mqtt=self._use_mqtt,
+                                 on_manual_resolve=self._want_sync.set,
+                                 on_registry_change=self._registry_changed)
+        self.outbound.start()
+        self._worker = threading.Thread(target=self._work, name="whistle-rules-worker",
+                                        daemon=True)
+        self._worker.start()
         if not external_feed and self._use_mqtt:
             self.subscriber = Subscriber(
-                self.settings, self._on_inbound,
+                self.settings, self.inbox.on_inbound,
                 client_id=f"{self.settings.mqtt_client_id}-rules", share_group="")
             self.subscriber.start()
         self.started.set()
@@ -186,7 +161,8 @@ class RulesService:
         deadline = time.monotonic() + timeout
         if not self.started.wait(timeout):
             return False
-        if not self.listening.wait(max(0.0, deadline - time.monotonic())):
+        assert self.outbound is not None
+        if not self.outbound.listening.wait(max(0.0, deadline - time.monotonic())):
             return False
         if self.subscriber is not None:
             return self.subscriber.subscribed.wait(max(0.0, deadline - time.monotonic()))
@@ -197,99 +173,28 @@ class RulesService:
         if self.subscriber is not None:
             self.subscriber.stop()  # unacknowledged messages stay at the broker
         self._stop.set()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(("wake",))
-        self._wake_notifier.set()
-        self._wake_sender.set()
-        for thread in self._threads:
-            thread.join(15)
-        self._threads.clear()
+        self.inbox.wake()
+        if self._worker is not None:
+            self._worker.join(15)
         if self.engine is not None and self.pool is not None:
             self._guard("persist", lambda: self._persist(only_dirty=False))
-        if self.notifier is not None:
-            self._guard("outbox", lambda: self._drain_outbox(force=True))
-        if self.sender is not None:
-            self.sender.close()
-        if self.publisher is not None:
-            self.publisher.stop()
+        if self.outbound is not None:
+            self.outbound.stop()
         if self.pool is not None:
             self.pool.close()
         log.info("rules service stopped")
 
     # --- input --------------------------------------------------------------------------
     def feed(self, committed: Committed) -> None:
-        """Take a committed batch from the ingester (its thread).
+        """Take a committed batch from the ingester (see :meth:`rules.inbox.Inbox.feed`)."""
+        self.inbox.feed(committed)
 
-        When the rules worker lags this blocks the ingester's writer rather than drop the
-        batch: a missed detection is worse than slower ingestion, and the ingester's
-        acknowledgements wait, so the broker holds the backlog and memory stays bounded.
-        """
-        item = ("committed", committed, time.monotonic())
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=FEED_TIMEOUT_S)
-                return
-            except queue.Full:
-                FEED_WAITS.inc()
-                log.warning("rules worker lagging: the ingester waits",
-                            messages=len(committed.messages))
+    def _limits_of(self, elevator_id: str) -> ElevatorLimits | None:
+        return self._limits.get(elevator_id)
 
-    def _on_inbound(self, item: Inbound) -> None:
-        # paho's thread; the broker's receive maximum bounds what can be outstanding here.
-        self._queue.put(("inbound", item, time.monotonic()))
-
-    def _take(self, timeout: float) -> list[tuple[Any, ...]]:
-        try:
-            first = self._queue.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return []
-        items = [first]
-        while len(items) < BATCH_ITEMS:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        QUEUE_DEPTH.set(self._queue.qsize())
-        return items
-
-    def _batch(self, items: list[tuple[Any, ...]]) -> tuple[Committed, list[Inbound]]:
-        """One engine batch from queue items: deduplicated, registered elevators only."""
-        messages: list[tuple[str, int, Telemetry]] = []
-        states: list[tuple[str, int, str, int]] = []
-        inbound: list[Inbound] = []
-        for item in items:
-            if item[0] == "committed":
-                c: Committed = item[1]
-                for eid, pk, msg in c.messages:
-                    fresh = self._dedup.fresh(pk, msg)
-                    if fresh is not None:
-                        messages.append((eid, pk, fresh))
-                states.extend(c.states)
-            elif item[0] == "inbound":
-                got: Inbound = item[1]
-                inbound.append(got)
-                self._take_inbound(got, messages, states)
-        return Committed(messages, states), inbound
-
-    def _take_inbound(self, item: Inbound, messages: list[tuple[str, int, Telemetry]],
-                      states: list[tuple[str, int, str, int]]) -> None:
-        eid = item.elevator_id
-        if item.reject is not None or eid is None:
-            return  # the ingester records the reject
-        limits = self._limits.get(eid)
-        if limits is None and time.monotonic() - self._last_unknown_refresh > 1.0:
-            self._last_unknown_refresh = time.monotonic()
-            self._guard("refresh", self._refresh)  # maybe registered a moment ago
-            limits = self._limits.get(eid)
-        got = accept(item, limits)
-        if got is None or isinstance(got, Reject):
-            return  # the ingester records the reject
-        if got.telemetry is not None:
-            fresh = self._dedup.fresh(got.elevator_pk, got.telemetry)
-            if fresh is not None:
-                messages.append((eid, got.elevator_pk, fresh))
-        elif got.state is not None:
-            states.append((eid, got.elevator_pk, *got.state))
+    def _registry_changed(self) -> None:
+        self._want_refresh.set()
+        self.inbox.wake()
 
     # --- the worker ---------------------------------------------------------------------
     def _work(self) -> None:
@@ -307,7 +212,7 @@ class RulesService:
         while True:
             now = time.monotonic()
             wait = min(due.values()) - now
-            items = self._take(0.0 if self._stop.is_set() else min(wait, 0.5))
+            items = self.inbox.take(0.0 if self._stop.is_set() else min(wait, 0.5))
             if self._stop.is_set():
                 # Handed-over batches are processed; MQTT ones will be redelivered.
                 committed = [i for i in items if i[0] == "committed"]
@@ -355,10 +260,14 @@ class RulesService:
                     raise
                 log.warning("cannot write alerts; retrying", error=str(exc))
                 self._stop.wait(RETRY_S)
-        self._wake_notifier.set()
+        self._wake_notifier()
 
-    def _process(self, items: list[tuple[Any, ...]]) -> None:
-        committed, inbound = self._batch(items)
+    def _wake_notifier(self) -> None:
+        if self.outbound is not None:
+            self.outbound.wake_notifier.set()
+
+    def _process(self, items: list[Item]) -> None:
+        committed, inbound = self.inbox.batch(items)
         oldest = min((i[2] for i in items if len(i) > 2), default=None)
         if committed.messages or committed.states:
             self._apply(self.engine.process(committed, int(self.clock() * 1_000_000)))
@@ -377,14 +286,14 @@ class RulesService:
             steps = escalation.escalate_due(conn, policy=self.policy, now=now)
             late = escalation.flag_late_rescues(conn, now=now)
         if steps or late:
-            self._wake_notifier.set()
+            self._wake_notifier()
 
     def _calendar(self) -> None:
         assert self.pool is not None
         with self.pool.connection() as conn:
             changed = calendar.check(conn, policy=self.policy, now=_now_dt(self.clock()))
         if changed:
-            self._wake_notifier.set()
+            self._wake_notifier()
 
     def _persist(self, *, only_dirty: bool) -> None:
         assert self.pool is not None
@@ -424,57 +333,3 @@ class RulesService:
         assert self.pool is not None
         with self.pool.connection() as conn:
             self.engine.sync_open(alerts.open_keys(conn))
-
-    # --- notifications ------------------------------------------------------------------
-    def _drain_outbox(self, *, force: bool = False) -> None:
-        assert self.notifier is not None
-        while self.notifier.run_once(force=force) >= OUTBOX_BATCH:
-            pass
-
-    def _notify_loop(self) -> None:
-        every = self.policy.timers.outbox_s
-        while not self._stop.is_set():
-            self._wake_notifier.wait(every)
-            self._wake_notifier.clear()
-            if self._stop.is_set():
-                return
-            self._guard("outbox", self._drain_outbox)
-
-    def _send_loop(self) -> None:
-        assert self.sender is not None
-        every = self.policy.timers.webhooks_s
-        while not self._stop.is_set():
-            self._wake_sender.wait(every)
-            self._wake_sender.clear()
-            if self._stop.is_set():
-                return
-
-            def send_all() -> None:
-                assert self.sender is not None
-                while self.sender.run_once() >= CLAIM_LIMIT and not self._stop.is_set():
-                    pass
-
-            self._guard("webhooks", send_all)
-
-    def _listen_loop(self) -> None:
-        """LISTEN for changes made elsewhere (API acks and resolves, seals, maintenance)."""
-        assert self.settings.database_url is not None
-        while not self._stop.is_set():
-            try:
-                with connect(self.settings.database_url, autocommit=True) as conn:
-                    outbox.listen(conn, outbox.ALERTS_CHANNEL, outbox.REGISTRY_CHANNEL)
-                    self.listening.set()
-                    # Whatever happened while not listening is picked up by the timers.
-                    while not self._stop.is_set():
-                        for channel, _payload in outbox.received(conn, timeout=0.5):
-                            if channel == outbox.ALERTS_CHANNEL:
-                                self._wake_notifier.set()
-                            elif channel == outbox.REGISTRY_CHANNEL:
-                                self._want_refresh.set()
-                                with contextlib.suppress(queue.Full):
-                                    self._queue.put_nowait(("wake",))
-            except psycopg.Error as exc:
-                self.listening.clear()
-                log.warning("LISTEN connection lost; reconnecting", error=str(exc))
-                self._stop.wait(LISTEN_RECONNECT_S)
-

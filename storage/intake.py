@@ -85,18 +85,21 @@ def write_telemetry(conn: psycopg.Connection, enc: Encoded) -> Written:
             with conn.transaction():
                 inserted = _write_deduplicated(conn, enc, duplicates)
     if enc.fault_rows:
+        new: set[SampleKey] = set()  # a repeat within the batch is not "stored before"
         with conn.transaction(), conn.cursor() as cur:
             for row in enc.fault_rows:
                 values = list(row)
                 ts_pg_us = int(str(values[1]))
                 values[1] = PG_EPOCH + timedelta(microseconds=ts_pg_us)
+                seq = values[2]
+                key = (int(str(values[0])), ts_pg_us + PG_EPOCH_US,
+                       None if seq is None else int(str(seq)))
                 cur.execute(_INSERT_FAULT_ROWS, values)
                 if cur.rowcount:
                     inserted += cur.rowcount
-                else:
-                    seq = values[2]
-                    duplicates.add((int(str(values[0])), ts_pg_us + PG_EPOCH_US,
-                                    None if seq is None else int(str(seq))))
+                    new.add(key)
+                elif key not in new:
+                    duplicates.add(key)
     return Written(inserted, frozenset(duplicates))
 
 

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from core.settings import Settings
+from core.stream import Committed
 from ingest.service import Ingester
 from tests.helpers import ApiServer, Publisher, now_ms, register_fleet, sample, wait_until
 
@@ -91,6 +92,40 @@ def test_a_redelivered_sample_is_stored_once(ingester: Ingester, pub: Publisher,
     dupes = db.execute("SELECT count(*) - count(DISTINCT (elevator_pk, ts, seq)) "
                        "FROM telemetry").fetchone()[0]
     assert dupes == 0
+
+
+def test_the_rules_get_each_committed_sample_once_and_never_a_redelivery(
+        settings: Settings, fleet: dict[str, int], pub: Publisher,
+        db: psycopg.Connection) -> None:
+    handed: list[tuple[str, int, int | None]] = []
+    states: list[tuple[str, str]] = []
+
+    def on_commit(committed: Committed) -> None:
+        handed.extend((eid, ts, s.seq) for eid, _pk, msg in committed.messages
+                      for s, ts in zip(msg.samples, msg.ts_us, strict=True))
+        states.extend((eid, state) for eid, _pk, state, _ts in committed.states)
+
+    ing = Ingester(settings, on_commit=on_commit)
+    ing.start()
+    try:
+        assert ing.wait_subscribed(10)
+        t0 = now_ms() - 10_000
+        batch = [sample(t0 + i, i) for i in range(5)]
+        pub.publish(topic(settings, "L1"), batch)
+        wait_until(lambda: rows(db, "L1") == 5)
+        pub.publish(topic(settings, "L1"), batch)  # redelivered whole
+        pub.publish(topic(settings, "L1"), [batch[1], sample(t0 + 5, 5)])  # one old, one new
+        pub.publish(topic(settings, "L1"), sample(t0 + 6, 6, fault="E42"))  # a fault code
+        pub.publish(topic(settings, "L1"), sample(t0 + 6, 6, fault="E42"))  # ... again
+        pub.publish(topic(settings, "L1", "state"), {"state": "online", "ts": t0})
+        pub.publish(topic(settings, "L1"), sample(t0 + 999, 999))  # a marker sent last
+        marker = ("L1", (t0 + 999) * 1000, 999)
+        wait_until(lambda: marker in handed, message="the marker handed to the rules")
+    finally:
+        ing.stop()
+    expected = [("L1", (t0 + i) * 1000, i) for i in range(7)] + [("L1", (t0 + 999) * 1000, 999)]
+    assert sorted(handed) == sorted(expected)
+    assert states == [("L1", "online")]
 
 
 def test_a_mixed_batch_with_a_duplicate_keeps_the_new_samples(
