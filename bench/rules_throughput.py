@@ -20,7 +20,7 @@ from typing import Any
 
 from core.codec import Reject, Telemetry, TelemetryDecoder, decode_state, parse_topic
 from core.stream import Committed
-from rules.engine import ElevatorInfo, Engine
+from rules import ElevatorInfo, Engine
 from rules.thresholds import load
 from simulators.fleet import Fleet, FleetConfig
 

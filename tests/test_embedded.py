@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from core.settings import Settings
-from ingest.service import Ingester
+from ingest import Ingester
 from storage.db import migrate
 from tests.helpers import Publisher, now_ms, register_fleet, sample, service_dir, wait_until
 from whistle.embedded.broker import EmbeddedBroker

@@ -6,8 +6,8 @@ from typing import Any
 
 from evaluation.run import _door_decided, _level_decided, _Run, _runs_decided, _score, _Trace
 from evaluation.run import evaluate as run_evaluation
+from rules import Transition
 from rules import thresholds as config
-from rules.engine import Transition
 
 US = 1_000_000
 T0 = 1_741_071_600_000_000

@@ -15,10 +15,10 @@ from types import TracebackType
 import structlog
 import uvicorn
 
-from api.app import create_app
+from api import create_app
 from core.settings import Settings
-from ingest.service import Ingester
-from rules.service import RulesService
+from ingest import Ingester
+from rules import RulesService
 from whistle.embedded.ports import free_port
 
 log = structlog.get_logger(__name__)

@@ -12,7 +12,7 @@ import pytest
 
 from core.settings import Settings
 from core.stream import Committed
-from ingest.service import Ingester
+from ingest import Ingester
 from tests.helpers import ApiServer, Publisher, now_ms, register_fleet, sample, wait_until
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from core.codec import Sample, Telemetry
 from core.stream import Committed
-from rules.engine import Transition
+from rules import Transition
 from tests.rules.test_engine_helpers import (
     LANDINGS,
     T0_US,

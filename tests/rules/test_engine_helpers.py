@@ -17,8 +17,8 @@ import numpy as np
 
 from core.codec import Accel, Sample, Telemetry
 from core.stream import Committed
+from rules import ElevatorInfo, Engine, Transition
 from rules import thresholds as rules_config
-from rules.engine import ElevatorInfo, Engine, Transition
 
 T0_US = 1_741_071_600_000_000  # 2025-03-04 07:00 UTC
 US = 1_000_000

@@ -18,8 +18,8 @@ import pytest
 
 from core.codec import Sample, Telemetry
 from core.stream import Committed
+from rules import RulesService
 from rules.policy import Policy, Timers
-from rules.service import RulesService
 from rules.transitions import Transition
 from storage import alerts, records
 from storage.alerts import changes
