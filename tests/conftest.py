@@ -19,7 +19,7 @@ import pytest
 from core import logs
 from core.settings import Settings
 from storage.db import migrate
-from tests.api.builders import World, standard_world
+from tests.builders import World, standard_world
 from tests.helpers import ApiServer, free_name, service_dir
 from whistle.embedded.broker import EmbeddedBroker
 from whistle.embedded.postgres import EmbeddedPostgres

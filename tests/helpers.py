@@ -107,41 +107,6 @@ class ApiServer:
         self.whistle.stop()
 
 
-def register_fleet(conn: Any, ids: list[str], *, district: str = "D1",
-                   rated_load_kg: float = 1000.0, travel_m: float = 60.0,
-                   min_floor: int = 0, max_floor: int = 20) -> dict[str, int]:
-    """Register elevators (with an org and a site) straight through storage; id -> pk."""
-    from core.domain import OrgKind, default_landings
-    from storage import registry
-
-    org = registry.create_org(conn, name=free_name("property"), kind=OrgKind.PROPERTY,
-                              district=None)
-    site = registry.create_site(conn, name=free_name("site"), address="1 Test Road",
-                                district=district, property_org_id=org["id"])
-    pks = {}
-    for eid in ids:
-        row = registry.create_elevator(
-            conn, recorded_by="test", id=eid, site_id=site["id"], name=eid,
-            rated_speed_mps=1.75, rated_load_kg=rated_load_kg, min_floor=min_floor,
-            max_floor=max_floor, travel_m=travel_m,
-            landings_m=default_landings(min_floor, max_floor, travel_m), model=None,
-            maintenance_org_id=None, next_inspection_due=None)
-        pks[eid] = row["pk"]
-    return pks
-
-
-def sample(ts_ms: int, seq: int | None = None, **fields: Any) -> dict[str, Any]:
-    """A valid telemetry sample; keyword arguments override or add fields."""
-    s: dict[str, Any] = {"ts": ts_ms, "floor": 3, "pos_m": 9.0, "speed_mps": 0.0,
-                         "door": "closed", "door_lock": True, "safety_chain": True,
-                         "load_kg": 150.0, "occupied": True, "alarm": False,
-                         "motor_temp_c": 41.0, "power": "mains", "mode": "normal"}
-    if seq is not None:
-        s["seq"] = seq
-    s.update(fields)
-    return s
-
-
 def now_ms() -> int:
     """Current time in epoch milliseconds."""
     return int(time.time() * 1000)

@@ -21,13 +21,13 @@ ALERT_WRITE = re.compile(
 ALERT_WRITER = ROOT / "storage" / "alerts" / "changes.py"
 
 
-def _sources() -> list[Path]:
+def sources_of_the_packages() -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
                   if "migrations" not in p.parts)
 
 
 def test_the_alert_change_module_is_the_only_writer_of_alerts() -> None:
-    writers = {p.relative_to(ROOT).as_posix() for p in _sources()
+    writers = {p.relative_to(ROOT).as_posix() for p in sources_of_the_packages()
                if ALERT_WRITE.search(p.read_text())}
     assert writers == {ALERT_WRITER.relative_to(ROOT).as_posix()}
 
@@ -38,3 +38,11 @@ def test_the_check_finds_writes_it_is_meant_to_find() -> None:
     assert ALERT_WRITE.search('"INSERT INTO alerts AS a (elevator_pk"')
     assert not ALERT_WRITE.search("SELECT * FROM alerts a")
     assert len(ALERT_WRITE.findall(ALERT_WRITER.read_text())) >= 10
+
+
+def test_no_module_is_longer_than_a_person_can_hold_in_their_head() -> None:
+    sources = sources_of_the_packages()
+    assert len(sources) > 50, "the check must see the packages"
+    long = {p.relative_to(ROOT).as_posix(): n for p in sources
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"split these along their responsibilities (over {MAX_LINES} lines)"

@@ -18,7 +18,8 @@ import pytest
 from core.settings import Settings
 from ingest import Ingester
 from storage.db import migrate
-from tests.helpers import Publisher, now_ms, register_fleet, sample, service_dir, wait_until
+from tests.builders import register_fleet, sample
+from tests.helpers import Publisher, now_ms, service_dir, wait_until
 from whistle.embedded.broker import EmbeddedBroker
 from whistle.embedded.postgres import EmbeddedPostgres
 

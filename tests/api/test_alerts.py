@@ -6,22 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-
-from rules import escalation, lifecycle
-from rules.policy import Rescue
-from rules.transitions import Transition
-from tests.api.builders import World, ok
-
-
-def raise_(db: psycopg.Connection, eid: str, kind: str, severity: str = "major",
-           at: datetime | None = None) -> int:
-    pk = db.execute("SELECT pk FROM elevators WHERE id = %s", (eid,)).fetchone()[0]
-    now = at or datetime.now(UTC)
-    [done] = lifecycle.apply(db, transitions=[Transition(
-        eid, pk, kind, "raise", int(now.timestamp() * 1e6), severity, {"test": True})],
-        now=now, rescue=Rescue())
-    return done.alert_id
+from rules import escalation
+from tests.builders import World, ok, raise_alert
 
 
 def ids(r) -> list[int]:
@@ -30,9 +16,9 @@ def ids(r) -> list[int]:
 
 def test_lists_are_scoped_filtered_and_newest_first(world: World, db):
     t = datetime.now(UTC)
-    e1 = raise_(db, "E1", "power_loss", at=t - timedelta(minutes=3))
-    e2 = raise_(db, "E2", "overspeed", "critical", at=t - timedelta(minutes=2))
-    e3 = raise_(db, "E3", "leveling_error", "minor", at=t - timedelta(minutes=1))
+    e1 = raise_alert(db, "E1", "power_loss", at=t - timedelta(minutes=3))
+    e2 = raise_alert(db, "E2", "overspeed", "critical", at=t - timedelta(minutes=2))
+    e3 = raise_alert(db, "E3", "leveling_error", "minor", at=t - timedelta(minutes=1))
     assert ids(world.admin.get("/alerts")) == [e3, e2, e1]
     assert ids(world.as_("prop_a").get("/alerts")) == [e3, e1]
     assert ids(world.as_("prop_b").get("/alerts")) == [e2]
@@ -64,7 +50,7 @@ def test_wrong_filters_are_422_naming_the_field_and_no_token_is_401(world: World
 
 
 def test_one_alert_with_its_audit_trail_and_404_across_scopes(world: World, db):
-    alert_id = raise_(db, "E1", "door_fault")
+    alert_id = raise_alert(db, "E1", "door_fault")
     body = ok(world.as_("maint_1").get(f"/alerts/{alert_id}"))
     assert body["id"] == alert_id and body["kind"] == "door_fault"
     assert [(e["action"], e["actor"]) for e in body["events"]] == [("raised", "whistle")]
@@ -75,7 +61,7 @@ def test_one_alert_with_its_audit_trail_and_404_across_scopes(world: World, db):
 
 
 def test_ack_reports_for_duty_once(world: World, db):
-    alert_id = raise_(db, "E1", "alarm_pressed")
+    alert_id = raise_alert(db, "E1", "alarm_pressed")
     assert world.as_(None).post(f"/alerts/{alert_id}/ack").status_code == 401
     assert world.as_("prop_b").post(f"/alerts/{alert_id}/ack").status_code == 404
     r = world.as_("maint_1").post(f"/alerts/{alert_id}/ack", json={"nonsense": 1})
@@ -94,12 +80,12 @@ def test_ack_reports_for_duty_once(world: World, db):
     assert len(ack) == 1 and ack[0]["org_id"] == world.orgs["maint_1"]
     assert ack[0]["details"] == {"note": "technician on the way"}
     # Ack without a body at all is fine too.
-    other = raise_(db, "E3", "alarm_pressed")
+    other = raise_alert(db, "E3", "alarm_pressed")
     assert ok(world.as_("sup_d1").post(f"/alerts/{other}/ack"))["state"] == "acknowledged"
 
 
 def test_resolve_needs_a_note_and_happens_once(world: World, db):
-    alert_id = raise_(db, "E2", "motor_overheat")
+    alert_id = raise_alert(db, "E2", "motor_overheat")
     assert world.as_(None).post(f"/alerts/{alert_id}/resolve",
                                 json={"note": "x"}).status_code == 401
     assert world.as_("prop_a").post(f"/alerts/{alert_id}/resolve",
@@ -120,7 +106,7 @@ def test_resolve_needs_a_note_and_happens_once(world: World, db):
 
 
 def test_arrival_stops_the_rescue_clock_and_late_rescues_are_visible(world: World, db):
-    on_time = raise_(db, "E1", "trapped_passenger", "critical")
+    on_time = raise_alert(db, "E1", "trapped_passenger", "critical")
     ok(world.as_("maint_1").post(f"/alerts/{on_time}/ack"))
     arrived = ok(world.as_("maint_1").post(f"/alerts/{on_time}/arrive",
                                            json={"note": "doors opened"}))
@@ -131,7 +117,7 @@ def test_arrival_stops_the_rescue_clock_and_late_rescues_are_visible(world: Worl
     assert world.as_("maint_1").post(f"/alerts/{on_time}/arrive").status_code == 409
 
     # A rescue that took 31 minutes (raised 31 minutes ago), arriving without an ack first.
-    late = raise_(db, "E3", "trapped_passenger", "critical",
+    late = raise_alert(db, "E3", "trapped_passenger", "critical",
                   at=datetime.now(UTC) - timedelta(minutes=31))
     assert world.as_("prop_b").post(f"/alerts/{late}/arrive").status_code == 404
     body = ok(world.as_("rescue_d1").post(f"/alerts/{late}/arrive"))
@@ -142,7 +128,7 @@ def test_arrival_stops_the_rescue_clock_and_late_rescues_are_visible(world: Worl
     assert actions == ["raised", "acknowledged", "arrived"]
 
     # Nobody on site past the deadline: flagged late by the service's timer.
-    waiting = raise_(db, "E2", "trapped_passenger", "critical",
+    waiting = raise_alert(db, "E2", "trapped_passenger", "critical",
                      at=datetime.now(UTC) - timedelta(minutes=40))
     escalation.flag_late_rescues(db, now=datetime.now(UTC))
     assert ids(world.as_("sup_d1").get("/alerts", params={"late": "true"})) == [late]

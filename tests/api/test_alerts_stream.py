@@ -6,17 +6,13 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from api.routes import stream
-from rules import lifecycle
-from rules.policy import Rescue
-from rules.transitions import Transition
-from tests.api.builders import World, ok
+from tests.builders import World, ok, raise_alert
 from tests.helpers import wait_until
 
 
@@ -72,15 +68,6 @@ def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "KEEPALIVE_S", 0.3)
 
 
-def raise_(db, eid: str, kind: str = "power_loss") -> int:
-    pk = db.execute("SELECT pk FROM elevators WHERE id = %s", (eid,)).fetchone()[0]
-    now = datetime.now(UTC)
-    [done] = lifecycle.apply(db, transitions=[Transition(
-        eid, pk, kind, "raise", int(now.timestamp() * 1e6), "major", {})], now=now,
-        rescue=Rescue())
-    return done.alert_id
-
-
 def test_the_stream_delivers_changes_to_those_who_see_them(world: World, db):
     url = f"{world.url}/api/v1/alerts/stream"
     readers = {
@@ -95,9 +82,9 @@ def test_the_stream_delivers_changes_to_those_who_see_them(world: World, db):
             wait_until(lambda r=reader: "connected" in r.comments, 10,
                        message=f"{name}'s stream to open")
         assert readers["prop_a"].content_type.startswith("text/event-stream")
-        e1 = raise_(db, "E1")
-        e2 = raise_(db, "E2")
-        e3 = raise_(db, "E3")
+        e1 = raise_alert(db, "E1")
+        e2 = raise_alert(db, "E2")
+        e3 = raise_alert(db, "E3")
         first = readers["prop_a"].next()
         assert (first["event"], first["change"]) == ("alert", "raised")
         assert (first["alert"]["id"], first["alert"]["elevator_id"]) == (e1, "E1")

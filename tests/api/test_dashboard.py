@@ -12,19 +12,9 @@ from pathlib import Path
 import httpx
 
 from api.dashboard import STATIC_DIR
-from tests.api.builders import World, ok
-from tests.api.test_alerts import raise_
-from tests.helpers import wait_until
+from tests.builders import World, committed, ok, raise_alert, seen
 
 TEMPLATES = Path(STATIC_DIR).parent / "templates"
-
-
-def committed(db, query: str, expected: int) -> None:
-    """Wait for a write of the API to land: the registry routes answer before their
-    transaction commits (the pooled connection commits after the response)."""
-    wait_until(lambda: db.execute(query).fetchone()[0] == expected, 10,
-               message=f"{query} to be {expected}")
-
 
 
 @contextmanager
@@ -100,18 +90,9 @@ def test_the_api_accepts_the_cookie_but_the_header_wins(world: World):
         assert r.status_code == 303 and "expired=1" in r.headers["location"]
 
 
-def seen(db, *ids: str) -> None:
-    """The elevators sent a message just now (a status other than unknown)."""
-    db.execute(
-        "INSERT INTO elevator_state (elevator_pk, last_seen, data_at, last_ts, latest) "
-        "SELECT pk, now(), now(), now(), '{\"floor\": 2, \"door\": \"closed\"}' FROM elevators "
-        "WHERE id = ANY(%s) ON CONFLICT (elevator_pk) DO UPDATE SET last_seen = now()",
-        (list(ids),))
-
-
 def test_the_fleet_is_scoped_filtered_and_counted(world: World, db):
     seen(db, "E1", "E2", "E3")
-    raise_(db, "E1", "overspeed", "critical")
+    raise_alert(db, "E1", "overspeed", "critical")
     with browser(world.url, world.tokens["prop_a"]) as c:
         page = c.get("/").text
         assert 'id="tile-E1"' in page and 'id="tile-E3"' in page
@@ -134,7 +115,7 @@ def test_the_fleet_is_scoped_filtered_and_counted(world: World, db):
 
 
 def test_elevator_and_alert_pages_are_404_pages_across_scopes(world: World, db):
-    alert_id = raise_(db, "E1", "door_fault")
+    alert_id = raise_alert(db, "E1", "door_fault")
     with browser(world.url, world.tokens["prop_b"]) as c:
         for path in ("/elevators/E1", f"/alerts/{alert_id}", f"/alerts/{alert_id}/row",
                      "/elevators/NOPE", "/alerts/999999"):
@@ -152,9 +133,9 @@ def test_elevator_and_alert_pages_are_404_pages_across_scopes(world: World, db):
 
 def test_the_queue_shows_severity_age_escalation_and_responsibility(world: World, db):
     t = datetime.now(UTC)
-    minor = raise_(db, "E3", "leveling_error", "minor", at=t - timedelta(minutes=9))
-    old = raise_(db, "E1", "power_loss", at=t - timedelta(minutes=8))
-    new = raise_(db, "E1", "trapped_passenger", "critical", at=t - timedelta(minutes=1))
+    minor = raise_alert(db, "E3", "leveling_error", "minor", at=t - timedelta(minutes=9))
+    old = raise_alert(db, "E1", "power_loss", at=t - timedelta(minutes=8))
+    new = raise_alert(db, "E1", "trapped_passenger", "critical", at=t - timedelta(minutes=1))
     with browser(world.url, world.tokens["sup_d1"]) as c:
         page = c.get("/alerts").text
         order = [int(m) for m in re.findall(r'<tr id="alert-(\d+)"', page)]
@@ -183,7 +164,7 @@ def test_the_elevator_page_has_registry_history_records_and_chart_slots(world: W
 
 
 def test_supervision_view_is_for_supervision_and_admin(world: World, db):
-    raise_(db, "E1", "alarm_pressed")
+    raise_alert(db, "E1", "alarm_pressed")
     with browser(world.url, world.tokens["prop_a"]) as c:
         r = c.get("/supervision")
         assert r.status_code == 403 and "Not allowed" in r.text
@@ -224,4 +205,4 @@ def test_the_event_stream_takes_the_cookie(world: World):
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         first = next(r.iter_text())
-        assert "retry:" in first or ": connected" in first
+        assert "retry:" in first and ": connected" in first

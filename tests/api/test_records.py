@@ -3,7 +3,7 @@ the admin endpoints of webhooks, through the real API."""
 
 from __future__ import annotations
 
-from tests.api.builders import World, ok
+from tests.builders import World, ok
 
 
 def status(world: World, eid: str) -> str:

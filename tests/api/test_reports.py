@@ -11,9 +11,7 @@ from typing import Any
 
 from rules import escalation
 from rules.policy import Policy
-from tests.api.builders import World, ok
-from tests.api.test_alerts import raise_
-from tests.api.test_dashboard import committed
+from tests.builders import World, committed, ok, raise_alert
 
 
 def ago(minutes: float) -> datetime:
@@ -33,11 +31,11 @@ def rows(text: str) -> list[dict[str, str]]:
 
 
 def test_response_times_and_rescues_per_organization(world: World, db):
-    power = raise_(db, "E1", "power_loss", at=ago(10))
-    alarm = raise_(db, "E3", "alarm_pressed", at=ago(4))
-    late = raise_(db, "E1", "trapped_passenger", "critical", at=ago(31))
-    quick = raise_(db, "E3", "trapped_passenger", "critical", at=ago(2))
-    raise_(db, "E2", "overspeed", "critical", at=ago(1))  # district D2
+    power = raise_alert(db, "E1", "power_loss", at=ago(10))
+    alarm = raise_alert(db, "E3", "alarm_pressed", at=ago(4))
+    late = raise_alert(db, "E1", "trapped_passenger", "critical", at=ago(31))
+    quick = raise_alert(db, "E3", "trapped_passenger", "critical", at=ago(2))
+    raise_alert(db, "E2", "overspeed", "critical", at=ago(1))  # district D2
     ok(world.as_("maint_1").post(f"/alerts/{power}/ack"))
     ok(world.as_("maint_1").post(f"/alerts/{power}/arrive"))
     ok(world.as_("prop_a").post(f"/alerts/{alarm}/ack"))
@@ -72,7 +70,7 @@ def test_response_times_and_rescues_per_organization(world: World, db):
 
 
 def test_a_rescue_nobody_reached_is_late_and_escalation_counts_as_received(world: World, db):
-    waiting = raise_(db, "E3", "trapped_passenger", "critical", at=ago(40))
+    waiting = raise_alert(db, "E3", "trapped_passenger", "critical", at=ago(40))
     steps = escalation.escalate_due(db, policy=Policy(), now=datetime.now(UTC))
     # E3 has no maintenance organization: the chain skips to community and street.
     assert [(s["alert_id"], s["level"]) for s in steps] == [(waiting, 2)]
@@ -89,11 +87,11 @@ def test_a_rescue_nobody_reached_is_late_and_escalation_counts_as_received(world
 def test_a_handover_moves_responsibility_from_its_effective_time(world: World, db):
     db.execute("UPDATE elevator_property SET effective_from = now() - interval '1 day' "
                "WHERE elevator_pk = (SELECT pk FROM elevators WHERE id = 'E1')")
-    before = raise_(db, "E1", "door_fault", at=ago(120))
+    before = raise_alert(db, "E1", "door_fault", at=ago(120))
     ok(world.admin.post("/elevators/E1/handover", json={
         "property_org_id": world.orgs["prop_b"], "effective_at": ago(60).isoformat()}))
     committed(db, "SELECT count(*) FROM elevator_property", 4)
-    after = raise_(db, "E1", "motor_overheat", at=ago(5))
+    after = raise_alert(db, "E1", "motor_overheat", at=ago(5))
 
     orgs = by_org(ok(world.admin.get("/reports/response")))
     assert orgs["prop_a"]["alerts_received"] == 1  # `before`, on E1 while it was prop_a's
@@ -145,11 +143,11 @@ def test_who_may_ask_and_what_is_refused(world: World, db):
 
 
 def test_csv_exports(world: World, db):
-    alert = raise_(db, "E1", "door_fault", at=ago(3))
+    alert = raise_alert(db, "E1", "door_fault", at=ago(3))
     ok(world.as_("maint_1").post(f"/alerts/{alert}/ack"))
     ok(world.as_("maint_1").post(f"/alerts/{alert}/resolve",
                                  json={"note": "=HYPERLINK(\"x\")"}))
-    raise_(db, "E2", "door_fault", at=ago(2))
+    raise_alert(db, "E2", "door_fault", at=ago(2))
     r = world.as_("sup_d1").get("/reports/response", params={"format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]

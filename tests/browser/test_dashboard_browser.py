@@ -4,53 +4,14 @@ alert and watch the state change everywhere, arrive, resolve; scoping; charts; s
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from rules import lifecycle
-from rules.policy import Rescue
-from rules.transitions import Transition
-from tests.api.builders import World, ok
+from tests.builders import World, ok, raise_alert, seen, telemetry
 
 pytestmark = pytest.mark.browser
-
-
-def raise_alert(db: psycopg.Connection, eid: str, kind: str, severity: str,
-                minutes_ago: float = 1) -> int:
-    """An open alert, raised through the rules lifecycle as the service would."""
-    pk = db.execute("SELECT pk FROM elevators WHERE id = %s", (eid,)).fetchone()[0]
-    now = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    [done] = lifecycle.apply(db, transitions=[Transition(
-        eid, pk, kind, "raise", int(now.timestamp() * 1e6), severity, {"test": True})],
-        now=now, rescue=Rescue())
-    return done.alert_id
-
-
-def seen(db: psycopg.Connection, *ids: str) -> None:
-    """The elevators reported just now (their status is no longer unknown)."""
-    db.execute(
-        "INSERT INTO elevator_state (elevator_pk, last_seen, data_at, last_ts, latest, "
-        "connection) SELECT pk, now(), now(), now(), "
-        "'{\"floor\": 2, \"door\": \"closed\", \"speed_mps\": 0}', 'online' "
-        "FROM elevators WHERE id = ANY(%s)", (list(ids),))
-
-
-def telemetry(db: psycopg.Connection, eid: str, *, hours: float = 2, every_s: int = 10) -> int:
-    """Samples over the last hours: the car going up and down, load, heat, vibration."""
-    n = int(hours * 3600 / every_s)
-    db.execute(
-        "INSERT INTO telemetry (elevator_pk, ts, seq, floor, pos_m, speed_mps, door, load_kg, "
-        "motor_temp_c, vib_rms, level_mm) "
-        "SELECT e.pk, now() - make_interval(secs => i * %(every)s), %(n)s - i, (i / 6) %% 5, "
-        "3.0 * ((i / 6) %% 5) + sin(i) * 0.4, sin(i / 3.0) * 1.2, "
-        "CASE WHEN i %% 6 = 0 THEN 2 ELSE 0 END, 80 + (i * 37) %% 400, "
-        "45 + 10 * sin(i / 90.0), 0.04 + ((i * 13) %% 20) / 400.0, 2 "
-        "FROM elevators e, generate_series(0, %(n)s) i WHERE e.id = %(eid)s",
-        {"every": every_s, "n": n, "eid": eid})
-    return n + 1
 
 
 def sign_in(context: Any, token: str, path: str = "/") -> Any:

@@ -13,7 +13,8 @@ import pytest
 from core.settings import Settings
 from core.stream import Committed
 from ingest import Ingester
-from tests.helpers import ApiServer, Publisher, now_ms, register_fleet, sample, wait_until
+from tests.builders import register_fleet, sample
+from tests.helpers import ApiServer, Publisher, now_ms, wait_until
 
 
 @pytest.fixture()

@@ -15,19 +15,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import psycopg
 import pytest
 
+from tests.builders import register_fleet, sample
 from tests.helpers import (
     Publisher,
     free_name,
     now_ms,
-    register_fleet,
-    sample,
     service_dir,
     wait_until,
 )
@@ -43,14 +41,11 @@ OUTAGE_S = 10.0  # how long the database stays down: the scenario itself, not a 
 class IngestProcess:
     """`python -m whistle ingest` with its log in a file."""
 
-    started: ClassVar[list[IngestProcess]] = []
-
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        IngestProcess.started.append(self)
         self.log = log
-        self._out = log.open("ab")
+        self.out = log.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "whistle", "ingest"], env=env,
-                                     stdout=self._out, stderr=subprocess.STDOUT)
+                                     stdout=self.out, stderr=subprocess.STDOUT)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -63,28 +58,31 @@ class IngestProcess:
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
-        self._out.close()
+        self.out.close()
 
     def stop(self) -> int:
         """SIGTERM, wait, and return how many messages it committed."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(30)
-        self._out.close()
+        self.out.close()
         m = re.findall(r'committed_messages"?[=:]\s*(\d+)', self.text())
         return int(m[-1]) if m else 0
 
 
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    """Kill any ingester a failed test left running."""
-    yield
-    for p in IngestProcess.started:
+@pytest.fixture()
+def ingesters() -> Iterator[Callable[[dict[str, str], Path], IngestProcess]]:
+    """Start `whistle ingest` processes; any a failed test left running is killed."""
+    started: list[IngestProcess] = []
+
+    def start(env: dict[str, str], log: Path) -> IngestProcess:
+        started.append(IngestProcess(env, log))
+        return started[-1]
+
+    yield start
+    for p in started:
         if p.proc.poll() is None:
-            p.proc.kill()
-            p.proc.wait(10)
-        p._out.close()
-    IngestProcess.started.clear()
+            p.kill()
 
 
 @pytest.fixture()
@@ -158,16 +156,17 @@ def fleet_db(db: psycopg.Connection, pg_url: str) -> str:
 
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(
-        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path) -> None:
+        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path,
+        ingesters: Callable[[dict[str, str], Path], IngestProcess]) -> None:
     env = env_for(fleet_db, broker.url, tmp_path, free_name("ingest"))
-    first = IngestProcess(env, tmp_path / "first.log")
+    first = ingesters(env, tmp_path / "first.log")
     first.wait_subscribed()
     stream = Stream(broker.url, 20_000).start()
     wait_until(lambda: count(fleet_db) >= 4_000, 60, message="a fifth stored")
     first.kill()  # no chance to flush or acknowledge: whatever was in flight is redelivered
     killed_at = count(fleet_db)
     assert killed_at < 20_000, "the kill must land mid-stream"
-    second = IngestProcess(env, tmp_path / "second.log")
+    second = ingesters(env, tmp_path / "second.log")
     second.wait_subscribed()
     stream.finish()
     wait_until(lambda: count(fleet_db) >= 20_000, 90, message="all 20,000 samples")
@@ -179,9 +178,10 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(
 @pytest.mark.skipif(find_mosquitto() is None,
                     reason="amqtt, the fallback broker, keeps no persistence across restarts")
 def test_broker_restart_loses_nothing_published_after_it(
-        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path) -> None:
+        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path,
+        ingesters: Callable[[dict[str, str], Path], IngestProcess]) -> None:
     env = env_for(fleet_db, broker.url, tmp_path, free_name("ingest"))
-    ing = IngestProcess(env, tmp_path / "ingest.log")
+    ing = ingesters(env, tmp_path / "ingest.log")
     ing.wait_subscribed()
     before = Stream(broker.url, 2_000).start()
     before.finish()
@@ -200,12 +200,14 @@ def test_broker_restart_loses_nothing_published_after_it(
 
 
 def test_database_down_for_ten_seconds_loses_nothing(
-        broker: EmbeddedBroker, tmp_path: Path) -> None:
+        broker: EmbeddedBroker, tmp_path: Path,
+        ingesters: Callable[[dict[str, str], Path], IngestProcess]) -> None:
     with service_dir("whistle-test-outage-") as data:
-        _database_outage(broker, tmp_path, EmbeddedPostgres(data))
+        database_outage(broker, tmp_path, EmbeddedPostgres(data), ingesters)
 
 
-def _database_outage(broker: EmbeddedBroker, tmp_path: Path, pg: EmbeddedPostgres) -> None:
+def database_outage(broker: EmbeddedBroker, tmp_path: Path, pg: EmbeddedPostgres,
+                    ingesters: Callable[[dict[str, str], Path], IngestProcess]) -> None:
     url = pg.start()
     try:
         from storage.db import migrate
@@ -213,7 +215,7 @@ def _database_outage(broker: EmbeddedBroker, tmp_path: Path, pg: EmbeddedPostgre
         migrate(url)
         with psycopg.connect(url, autocommit=True) as conn:
             register_fleet(conn, ELEVATORS)
-        ing = IngestProcess(env_for(url, broker.url, tmp_path, free_name("ingest")),
+        ing = ingesters(env_for(url, broker.url, tmp_path, free_name("ingest")),
                             tmp_path / "ingest.log")
         ing.wait_subscribed()
         stream = Stream(broker.url, 12_000, rate=600).start()  # ~20 s of traffic
@@ -234,14 +236,15 @@ def _database_outage(broker: EmbeddedBroker, tmp_path: Path, pg: EmbeddedPostgre
 
 
 def test_two_ingesters_share_the_subscription_and_store_each_sample_once(
-        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path) -> None:
+        broker: EmbeddedBroker, fleet_db: str, tmp_path: Path,
+        ingesters: Callable[[dict[str, str], Path], IngestProcess]) -> None:
     group = free_name("share")
     procs = []
     for i in range(2):
         env = env_for(fleet_db, broker.url, tmp_path, free_name(f"ingest{i}"))
         env["WHISTLE_MQTT_SHARE_GROUP"] = group
         env["WHISTLE_MQTT_PROTOCOL"] = "5"
-        procs.append(IngestProcess(env, tmp_path / f"ingest{i}.log"))
+        procs.append(ingesters(env, tmp_path / f"ingest{i}.log"))
     for p in procs:
         p.wait_subscribed()
     stream = Stream(broker.url, 20_000).start()

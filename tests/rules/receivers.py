@@ -30,13 +30,13 @@ class Receiver:
     def __init__(self, fail_first: int = 0) -> None:
         self.fail_first = fail_first
         self.requests: list[Received] = []
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._lock:
+                with receiver.lock:
                     code = 500 if len(receiver.requests) < receiver.fail_first else 200
                     receiver.requests.append(Received(self.path, dict(self.headers.items()),
                                                       body, code))
@@ -63,5 +63,5 @@ class Receiver:
 
     def delivered(self) -> list[Received]:
         """Requests answered 200."""
-        with self._lock:
+        with self.lock:
             return [r for r in self.requests if r.answered == 200]

@@ -11,7 +11,7 @@ import pytest
 from rules import calendar
 from rules.policy import Policy
 from storage import alerts, records
-from tests.api.builders import Fleet, seed_fleet
+from tests.builders import Fleet, seed_fleet
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DAY = 86400.0

@@ -10,13 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rules import escalation, lifecycle
+from rules import escalation
 from rules.notify.dispatch import Notifier
-from rules.policy import Policy, PolicyError, Rescue, Storm, load
-from rules.transitions import Transition
+from rules.policy import Policy, PolicyError, Storm, load
 from storage import alerts, registry, webhooks
 from storage.alerts import changes
-from tests.api.builders import Fleet, seed_fleet
+from tests.builders import Fleet, raise_alert, seed_fleet
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICY = replace(Policy(), step_s={"critical": 60.0, "major": 600.0, "minor": 86400.0,
@@ -30,10 +29,7 @@ def fleet(db: psycopg.Connection) -> Fleet:
 
 def raise_(conn, fleet: Fleet, eid: str, kind: str = "overspeed", severity: str = "critical",
            now: datetime = T0) -> int:
-    [done] = lifecycle.apply(conn, transitions=[Transition(
-        eid, fleet.pks[eid], kind, "raise", int(now.timestamp() * 1e6), severity, {})],
-        now=now, rescue=Rescue())
-    return done.alert_id
+    return raise_alert(conn, eid, kind, severity, at=now)
 
 
 def escalate(conn, seconds: float, policy: Policy = POLICY) -> list[dict]:

@@ -13,7 +13,7 @@ from rules import lifecycle
 from rules.policy import Rescue
 from rules.transitions import Transition
 from storage import alerts, registry
-from tests.api.builders import Fleet, seed_fleet
+from tests.builders import Fleet, seed_fleet
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -8,25 +8,22 @@ import queue
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from rules import lifecycle
 from rules.notify import signing
 from rules.notify.dispatch import Notifier
 from rules.notify.mqtt import AlertPublisher
 from rules.notify.storm import StormControl
 from rules.notify.webhooks import Sender
-from rules.policy import Policy, Rescue, Storm, Webhooks
-from rules.transitions import Transition
+from rules.policy import Policy, Storm, Webhooks
 from storage import alerts, webhooks
 from storage.alerts import changes
 from storage.db import make_pool
-from tests.api.builders import Fleet, seed_fleet
+from tests.builders import Fleet, raise_alerts, seed_fleet
 from tests.helpers import wait_until
 from tests.rules.receivers import Receiver
 
@@ -50,11 +47,7 @@ def pool(pg_url: str, db: psycopg.Connection) -> Iterator[ConnectionPool]:
 
 
 def raise_(conn, fleet: Fleet, *eids: str, kind: str = "power_loss") -> list[int]:
-    now = datetime.now(UTC)
-    done = lifecycle.apply(conn, transitions=[
-        Transition(e, fleet.pks[e], kind, "raise", int(now.timestamp() * 1e6), "major", {})
-        for e in eids], now=now, rescue=Rescue())
-    return [d.alert_id for d in done]
+    return raise_alerts(conn, list(eids), kind)
 
 
 def test_webhooks_are_signed_and_retried_until_the_receiver_answers(db, fleet, pool):

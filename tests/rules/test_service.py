@@ -23,7 +23,7 @@ from rules.policy import Policy, Timers
 from rules.transitions import Transition
 from storage import alerts, records
 from storage.alerts import changes
-from tests.api.builders import Fleet, seed_fleet
+from tests.builders import Fleet, seed_fleet
 from tests.helpers import Publisher, wait_until
 
 FAST = replace(Policy(), step_s={"critical": 0.3, "major": 0.3, "minor": 60, "warning": 60},
