@@ -7,8 +7,10 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.broker import BrokerAddress, BrokerURLError, parse_broker_url
 
 REPO_MARKER = "pyproject.toml"
 
@@ -31,7 +33,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset starts an embedded server")
     mqtt_url: str | None = Field(
-        default=None, description="mqtt://host:port; unset starts an embedded broker")
+        default=None, description=(
+            "mqtt://[user:password@]host:port or mqtts://… (TLS); unset starts an embedded "
+            "broker"))
     api_port: int = Field(default=8000, ge=0, le=65535)
     admin_token: str | None = Field(
         default=None, description="first admin token; unset generates one kept in the data dir")
@@ -58,6 +62,11 @@ class Settings(BaseSettings):
     mqtt_receive_maximum: int = Field(
         default=4096, ge=1, le=65535, description="unacknowledged messages the broker may send")
     mqtt_keepalive_s: int = Field(default=30, ge=5)
+    mqtt_ca_file: Path | None = Field(
+        default=None, description="CA certificate (PEM) of an mqtts:// broker with a private CA")
+    mqtt_client_cert: Path | None = Field(
+        default=None, description="client certificate (PEM) for an mqtts:// broker")
+    mqtt_client_key: Path | None = Field(default=None, description="its private key (PEM)")
 
     ingest_batch_samples: int = Field(default=5000, ge=1, description="flush at this size")
     ingest_linger_ms: int = Field(
@@ -80,10 +89,20 @@ class Settings(BaseSettings):
     def _check_mqtt_url(cls, v: str | None) -> str | None:
         if v is None or v == "":
             return None
-        parts = urlsplit(v)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError("WHISTLE_MQTT_URL must look like mqtt://host:port")
+        try:
+            parse_broker_url(v)
+        except BrokerURLError as exc:
+            raise ValueError(f"WHISTLE_MQTT_URL: {exc}") from None
         return v
+
+    @model_validator(mode="after")
+    def _check_tls_files(self) -> Settings:
+        if self.mqtt_url is not None:
+            try:
+                self.broker  # noqa: B018 - parsing is the check
+            except BrokerURLError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -95,12 +114,19 @@ class Settings(BaseSettings):
         return v
 
     @property
-    def mqtt_host_port(self) -> tuple[str, int]:
-        """(host, port) of WHISTLE_MQTT_URL."""
+    def broker(self) -> BrokerAddress:
+        """The broker of WHISTLE_MQTT_URL with its credentials and TLS files."""
         if self.mqtt_url is None:
             raise RuntimeError("no MQTT URL: the embedded broker has not been started")
-        parts = urlsplit(self.mqtt_url)
-        return parts.hostname or "127.0.0.1", parts.port or 1883
+        return parse_broker_url(self.mqtt_url, ca_file=self.mqtt_ca_file,
+                                client_cert=self.mqtt_client_cert,
+                                client_key=self.mqtt_client_key)
+
+    @property
+    def mqtt_host_port(self) -> tuple[str, int]:
+        """(host, port) of WHISTLE_MQTT_URL."""
+        broker = self.broker
+        return broker.host, broker.port
 
     def topic(self, suffix: str) -> str:
         """A topic under the configured prefix, e.g. topic('lift/+/telemetry')."""

@@ -26,7 +26,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core.accept import Decoded, WireDecoder
+from core.broker import BrokerAddress
 from core.settings import Settings
+from messaging.connection import configure
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +64,7 @@ class Inbound(Decoded):
     generation: int
 
 
-def negotiate_protocol(host: str, port: int, wanted: str) -> MQTTProtocolVersion:
+def negotiate_protocol(broker: BrokerAddress, wanted: str) -> MQTTProtocolVersion:
     """MQTT 5 if the broker accepts it (or it was asked for), else MQTT 3.1.1."""
     if wanted == "5":
         return MQTTProtocolVersion.MQTTv5
@@ -70,9 +72,9 @@ def negotiate_protocol(host: str, port: int, wanted: str) -> MQTTProtocolVersion
         return MQTTProtocolVersion.MQTTv311
     result: dict[str, bool] = {}
     done = threading.Event()
-    probe = mqtt.Client(CallbackAPIVersion.VERSION2,
-                        client_id=f"whistle-probe-{uuid.uuid4().hex[:8]}",
-                        protocol=MQTTProtocolVersion.MQTTv5)
+    probe = configure(mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"whistle-probe-{uuid.uuid4().hex[:8]}",
+                                  protocol=MQTTProtocolVersion.MQTTv5), broker)
 
     def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         result["ok"] = not rc.is_failure
@@ -85,7 +87,7 @@ def negotiate_protocol(host: str, port: int, wanted: str) -> MQTTProtocolVersion
     probe.on_connect = on_connect
     probe.on_disconnect = on_disconnect
     try:
-        probe.connect(host, port, keepalive=10, clean_start=True)
+        probe.connect(broker.host, broker.port, keepalive=10, clean_start=True)
         probe.loop_start()
         done.wait(PROBE_TIMEOUT_S)
     except OSError:
@@ -95,7 +97,7 @@ def negotiate_protocol(host: str, port: int, wanted: str) -> MQTTProtocolVersion
         probe.loop_stop()
     if result.get("ok", True):
         return MQTTProtocolVersion.MQTTv5
-    log.warning("broker refused MQTT 5; falling back to MQTT 3.1.1", broker=f"{host}:{port}")
+    log.warning("broker refused MQTT 5; falling back to MQTT 3.1.1", broker=broker.display())
     return MQTTProtocolVersion.MQTTv311
 
 
@@ -113,8 +115,9 @@ class Subscriber:
             prefix=settings.mqtt_topic_prefix, max_bytes=settings.ingest_max_message_bytes,
             max_samples=settings.ingest_max_samples,
             future_tolerance_s=settings.ingest_future_tolerance_s)
-        self.host, self.port = settings.mqtt_host_port
-        self.protocol = negotiate_protocol(self.host, self.port, settings.mqtt_protocol)
+        self.broker = settings.broker
+        self.host, self.port = self.broker.host, self.broker.port
+        self.protocol = negotiate_protocol(self.broker, settings.mqtt_protocol)
         self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()
@@ -139,6 +142,7 @@ class Subscriber:
             CallbackAPIVersion.VERSION2, client_id=self.client_id,
             protocol=self.protocol, manual_ack=True,
             clean_session=None if v5 else False)
+        configure(client, self.broker)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
@@ -158,7 +162,7 @@ class Subscriber:
         self._client.connect_async(self.host, self.port, self.settings.mqtt_keepalive_s,
                                    **kwargs)
         self._client.loop_start()
-        log.info("MQTT client started", broker=f"{self.host}:{self.port}",
+        log.info("MQTT client started", broker=self.broker.display(),
                  protocol=self.protocol_name, client_id=self.client_id,
                  topics=self.topics())
 

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
+
+from core.broker import BrokerAddress, parse_broker_url
+from messaging.connection import configure
 
 T = TypeVar("T")
 
@@ -42,8 +44,8 @@ class Publisher:
     """A paho QoS 1 publisher with a bound on unacknowledged messages."""
 
     def __init__(self, url: str, *, window: int = 100, client_id: str | None = None,
-                 protocol: int = mqtt.MQTTv311) -> None:
-        parts = urlsplit(url)
+                 protocol: int = mqtt.MQTTv311, broker: BrokerAddress | None = None) -> None:
+        address = broker or parse_broker_url(url)
         self.slots = threading.BoundedSemaphore(window)
         self.acked = 0
         self._lock = threading.Lock()
@@ -51,11 +53,12 @@ class Publisher:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
                                   protocol=protocol)
+        configure(self.client, address)
         self.client.max_inflight_messages_set(window)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = lambda *a: self.connected.set()
         self.client.on_publish = self._on_publish
-        self.client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, keepalive=30)
+        self.client.connect(address.host, address.port, keepalive=30)
         self.client.loop_start()
         if not self.connected.wait(10):
             raise AssertionError(f"cannot connect to {url}")

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import structlog
 
 from core.settings import Settings
+from messaging.connection import configure
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +31,7 @@ class AlertPublisher:
 
     def __init__(self, settings: Settings, *, client_id: str | None = None) -> None:
         self.settings = settings
-        self.host, self.port = settings.mqtt_host_port
+        self.broker = settings.broker
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self._infos: list[mqtt.MQTTMessageInfo] = []
@@ -39,6 +40,7 @@ class AlertPublisher:
             mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
             client_id=client_id or f"{settings.mqtt_client_id}-alerts-{uuid.uuid4().hex[:6]}",
             protocol=protocol)
+        configure(self._client, self.broker)
         self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         self._client.max_queued_messages_set(0)
         self._client.max_inflight_messages_set(100)
@@ -47,7 +49,8 @@ class AlertPublisher:
 
     def start(self) -> None:
         """Connect in the background (paho reconnects with backoff by itself)."""
-        self._client.connect_async(self.host, self.port, self.settings.mqtt_keepalive_s)
+        self._client.connect_async(self.broker.host, self.broker.port,
+                                   self.settings.mqtt_keepalive_s)
         self._client.loop_start()
 
     def stop(self, timeout: float = 2.0) -> None:

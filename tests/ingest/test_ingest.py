@@ -184,7 +184,8 @@ def _payload(spec: Any) -> bytes:
     if spec == "TOO_MANY":
         return json.dumps([sample(now - 2000 + i, i) for i in range(1001)]).encode()
     if spec == "TOO_LARGE":
-        return json.dumps(sample(now, fault="x" * 300_000)).encode()
+        # Over the contract's 256 KiB, under the brokers' packet limit (256 KiB + headers).
+        return json.dumps(sample(now, fault="x" * 262_300)).encode()
     if isinstance(spec, bytes):
         return spec
     text = json.dumps(spec).replace('"NOW"', str(now))
