@@ -28,7 +28,6 @@ from core.codec import (
     Telemetry,
     TelemetryDecoder,
     check_limits,
-    decode_state,
     parse_topic,
 )
 from core.domain import ElevatorLimits
@@ -97,7 +96,7 @@ class WireDecoder:
             if not payload:  # a retained state being cleared
                 return cls(topic=topic, elevator_id=elevator_id, size=size, **extra)
             return cls(topic=topic, elevator_id=elevator_id, size=size, payload=payload,
-                       state=decode_state(payload), **extra)
+                       state=self.telemetry.decode_state(payload, now_us), **extra)
         except Reject as rej:
             return cls(topic=topic, elevator_id=elevator_id, size=size, reject=rej,
                        payload=payload, **extra)

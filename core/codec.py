@@ -20,6 +20,7 @@ from msgspec import Meta, Struct
 from core.domain import ELEVATOR_ID, ElevatorLimits
 
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_STATE_BYTES = 1024  # {"state": "online", "ts": ...} needs well under 100
 MAX_SAMPLES = 1000
 FUTURE_TOLERANCE_S = 300.0
 EARLIEST_TS_US = 946_684_800_000_000  # 2000-01-01: anything older is a clock fault
@@ -205,21 +206,34 @@ class TelemetryDecoder:
         samples = decoded if isinstance(decoded, list) else [decoded]
         if not samples:
             raise Reject(RejectReason.EMPTY, "the array carries no samples")
-        latest = now_us + self.future_us
         ts_us: list[int] = []
         many = len(samples) > 1 or isinstance(decoded, list)
         for i, s in enumerate(samples):
             label = f" in sample {i}" if many else ""
             t = _ts_us(s.ts, label)
-            if t > latest:
-                raise Reject(RejectReason.TS_IN_FUTURE,
-                             f"ts is {(t - now_us) / 1e6:.0f} s in the future{label}; "
-                             f"at most {self.future_us // 1_000_000} s allowed")
-            if t < EARLIEST_TS_US:
-                raise Reject(RejectReason.OUT_OF_RANGE,
-                             f"field ts out of range{label}: before 2000-01-01")
+            check_time(t, now_us, self.future_us, label)
             ts_us.append(t)
         return Telemetry(samples, ts_us)
+
+    def decode_state(self, payload: bytes, now_us: int) -> tuple[str, int]:
+        """(state, ts in epoch microseconds) of a state message, or raise Reject: checked
+        like a sample (size, time bounds), so a forged state is refused with its reason."""
+        if len(payload) > MAX_STATE_BYTES:
+            raise Reject(RejectReason.TOO_LARGE, f"state message is {len(payload)} bytes; "
+                         f"at most {MAX_STATE_BYTES} allowed")
+        state, t = decode_state(payload)
+        check_time(t, now_us, self.future_us, "")
+        return state, t
+
+
+def check_time(t: int, now_us: int, future_us: int, label: str) -> None:
+    """Refuse a time too far in the future or before 2000 (raise Reject)."""
+    if t > now_us + future_us:
+        raise Reject(RejectReason.TS_IN_FUTURE,
+                     f"ts is {(t - now_us) / 1e6:.0f} s in the future{label}; "
+                     f"at most {future_us // 1_000_000} s allowed")
+    if t < EARLIEST_TS_US:
+        raise Reject(RejectReason.OUT_OF_RANGE, f"field ts out of range{label}: before 2000-01-01")
 
 
 def check_limits(msg: Telemetry, limits: ElevatorLimits) -> None:

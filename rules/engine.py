@@ -12,7 +12,9 @@ batch is free. A sample not newer than the newest one already processed for its 
 is *late*: it may still raise an instantaneous kind (door_open_while_moving, overspeed,
 overrun, sealed_in_use, safety_circuit_open) if that kind is not open and was not cleared
 after the sample's time, but it never advances or rewinds timers, stops, door cycles or
-runs. Late samples more than ``late_tolerance_s`` (600 s) behind are ignored. Exact
+runs. Late samples more than ``late_tolerance_s`` (600 s) behind are ignored. A sample
+dated more than ``future_skew_s`` (10 s) ahead of the service clock is treated as late, so
+one forged or wrongly clocked sample cannot hold back the genuine ones after it. Exact
 duplicates (elevator, ts, seq) inside a batch are dropped; across batches they are late
 samples, which cannot raise anything twice.
 
@@ -79,6 +81,7 @@ class Engine:
         self.unknown_pks: set[int] = set()  # telemetry of elevators set_elevators never gave
         self.samples = 0
         self.late_samples = 0
+        self.ahead_samples = 0  # dated ahead of the service clock by more than the skew
         self.dropped_samples = 0
         self.set_elevators(elevators)
 
@@ -187,9 +190,14 @@ class Engine:
         dup[1:] = (slot[1:] == slot[:-1]) & (ts[1:] == ts[:-1]) & (cols.seq[1:] == cols.seq[:-1])
         last = t.f[slot, Col.LAST_TS]
         with np.errstate(invalid="ignore"):
-            late = ts <= last
             stale = ts < last - settings.late_tolerance_s * US
+        # Ahead of the service clock: evaluated like a late sample (instantaneous kinds only),
+        # so it cannot become the newest sample and make every genuine one "late".
+        ahead = ts > now + settings.future_skew_s * US
+        with np.errstate(invalid="ignore"):
+            late = (ts <= last) | ahead
         self.samples += len(ts)
+        self.ahead_samples += int(ahead.sum())
         self.late_samples += int(late.sum())
         self.dropped_samples += int((dup | stale).sum())
         seen = np.unique(slot)

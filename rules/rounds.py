@@ -86,7 +86,13 @@ def _run_round(c: Columns, rows: slice | NDArray[np.intp], slots: NDArray[np.int
     s = fleet.settings
     ts = c.ts
     carried = f[rows]  # (m, N_COLS) copy: reading it column by column is cheap
-    mode = np.where(c.mode >= 0, c.mode, carried[:, Col.MODE]).astype(np.int8)
+    # A mode is carried forward only so long: one forged or stale "maintenance" sample must
+    # not switch off the trapped, door and alarm rules for good (NaN age: expired).
+    mode_fresh = c.mode >= 0
+    with np.errstate(invalid="ignore"):
+        expired = ~(ts - carried[:, Col.MODE_TS] <= s.mode_expiry_s * US)
+    mode = np.where(mode_fresh, c.mode,
+                    np.where(expired, 0, carried[:, Col.MODE])).astype(np.int8)
     lock = np.where(c.lock >= 0, c.lock, carried[:, Col.LOCK])
     chain = np.where(c.chain >= 0, c.chain, carried[:, Col.CHAIN])
     power = np.where(c.power >= 0, c.power, carried[:, Col.POWER]).astype(np.int8)
@@ -120,6 +126,7 @@ def _run_round(c: Columns, rows: slice | NDArray[np.intp], slots: NDArray[np.int
     if late:
         return
     f[rows, Col.MODE] = mode
+    f[rows, Col.MODE_TS] = np.where(mode_fresh, ts, carried[:, Col.MODE_TS])
     f[rows, Col.LOCK] = lock
     f[rows, Col.CHAIN] = chain
     f[rows, Col.POWER] = power

@@ -79,6 +79,7 @@ class Col(IntEnum):
     SEALED = 28  # from the registry (ElevatorInfo.sealed), not from telemetry
     HAS_FAULT = 29  # the last sample carried a controller fault code
     RUN_WINDOWS = 30  # accel windows seen in this run
+    MODE_TS = 31  # ts of the last sample that carried `mode` (a carried mode expires)
 
 
 N_COLS = len(Col)
@@ -143,7 +144,14 @@ class Blob(msgspec.Struct, kw_only=True):
     peaks: list[float]
 
 
-_encoder = msgspec.msgpack.Encoder()
+def _numpy_scalars(obj: Any) -> Any:
+    """Numpy scalars that reach alert details (late samples) are stored as Python numbers."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise NotImplementedError(f"cannot persist {type(obj).__name__}")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_numpy_scalars)
 _decoder = msgspec.msgpack.Decoder(Blob)
 
 

@@ -52,6 +52,8 @@ class EngineSettings:
     late_tolerance_s: float = 600.0
     restore_gap_s: float = 60.0
     occupied_load_kg: float = 25.0
+    future_skew_s: float = 10.0
+    mode_expiry_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)

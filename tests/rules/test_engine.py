@@ -61,7 +61,7 @@ def test_samples_shuffled_inside_a_batch_are_evaluated_in_ts_order() -> None:
     shuffled = samples[:]
     random.Random(3).shuffle(shuffled)
     e = engine()
-    out = e.process(batch(shuffled), now_us=T0_US)
+    out = e.process(batch(shuffled))
     assert _key(out) == _key(feed(engine(), samples, size=len(samples)))
 
 
@@ -72,7 +72,7 @@ def test_several_elevators_in_one_batch_are_kept_apart() -> None:
     b.rest(40, occupied=True, door="open")
     msgs = ([("E1", 1, Telemetry([s], [t])) for t, s in a.take()]
             + [("E2", 2, Telemetry([s], [t])) for t, s in b.take()])
-    out = e.process(Committed(msgs, []), now_us=T0_US)
+    out = e.process(Committed(msgs, []))
     assert [(t.elevator_id, t.kind) for t in raised(out)] == [("E1", "trapped_passenger")]
     assert e.open_kinds(1) == {"trapped_passenger"} and e.open_kinds(2) == set()
 
@@ -82,7 +82,7 @@ def test_an_array_message_is_one_sequence() -> None:
     car.rest(35, occupied=True)
     samples = car.take()
     msg = Telemetry([s for _, s in samples], [t for t, _ in samples])
-    out = engine().process(Committed([("E1", 1, msg)], []), now_us=T0_US)
+    out = engine().process(Committed([("E1", 1, msg)], []))
     assert raised(out, "trapped_passenger")[0].at_us == T0_US + 30 * US
 
 
@@ -98,7 +98,7 @@ def test_a_late_sample_still_raises_an_instantaneous_kind() -> None:
     late = [(t, Sample(ts=s.ts, floor=0, speed_mps=2.6, door="closed", pos_m=1.0))
             for t, s in late]
     feed(e, samples[:4] + samples[5:], size=20)
-    out = e.process(batch(late), now_us=T0_US)
+    out = e.process(batch(late))
     hit = raised(out, "overspeed")
     assert len(hit) == 1 and hit[0].at_us == T0_US + 4 * US
 
@@ -124,7 +124,7 @@ def test_a_redelivered_sample_cannot_raise_again_after_a_clear() -> None:
     samples = car.take()
     out = feed(e, samples)
     assert len(raised(out, "overspeed")) == 1 and len(of(out, "overspeed", "clear")) == 1
-    again = e.process(batch(samples[:3]), now_us=T0_US)  # QoS 1 redelivery
+    again = e.process(batch(samples[:3]))  # QoS 1 redelivery
     assert again == []
 
 
@@ -133,7 +133,7 @@ def test_duplicates_inside_a_batch_are_dropped() -> None:
     car = Car(pos=10.5)
     car.rest(31, occupied=True)
     samples = car.take()
-    out = e.process(batch(samples + samples), now_us=T0_US)
+    out = e.process(batch(samples + samples))
     assert len(raised(out, "trapped_passenger")) == 1
     assert e.dropped_samples == len(samples)
 
@@ -147,7 +147,7 @@ def test_samples_older_than_the_late_tolerance_are_ignored() -> None:
     samples = car.take()
     feed(e, samples[1:])
     old = [(samples[0][0], Sample(ts=samples[0][1].ts, floor=0, speed_mps=3.0, door="open"))]
-    assert e.process(batch(old), now_us=T0_US) == []
+    assert e.process(batch(old)) == []
     assert e.dropped_samples == 1
 
 

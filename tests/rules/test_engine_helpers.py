@@ -124,7 +124,8 @@ def feed(e: Engine, samples: list[tuple[int, Sample]], *, size: int = 1, pk: int
     """Process samples in batches of size; the transitions of all batches."""
     out: list[Transition] = []
     for i in range(0, len(samples), size):
-        out += e.process(batch(samples[i:i + size], pk, eid), now_us=samples[i][0])
+        chunk = samples[i:i + size]
+        out += e.process(batch(chunk, pk, eid), now_us=chunk[-1][0])
     return out
 
 

@@ -149,7 +149,9 @@ def test_fed_by_the_ingester_escalates_syncs_and_keeps_its_state(settings, db, f
 @pytest.fixture()
 def rules_file(tmp_path: Path) -> Path:
     path = tmp_path / "rules.toml"
-    path.write_text("[rules.offline]\ntimeout_s = 2.0\n")
+    # The test dates its clearing samples up to 16 s ahead of the clock (past min_open_s
+    # without waiting): allow that skew.
+    path.write_text("[engine]\nfuture_skew_s = 30.0\n\n[rules.offline]\ntimeout_s = 2.0\n")
     return path
 
 
