@@ -11,15 +11,18 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import structlog
-import uvicorn
 
-from api import create_app
 from core.settings import Settings
-from ingest import Ingester
-from rules import RulesService
 from whistle.embedded.ports import free_port
+
+if TYPE_CHECKING:  # each part is imported only when asked for: `whistle ingest` stays
+    import uvicorn  # free of the API and the rules engine (about 80 MB of RSS)
+
+    from ingest import Ingester
+    from rules import RulesService
 
 log = structlog.get_logger(__name__)
 
@@ -40,12 +43,24 @@ class Whistle:
         if api and settings.api_port == 0:
             settings = settings.model_copy(update={"api_port": free_port()})
         self.settings = settings
-        self.rules = RulesService(settings) if rules else None
-        self.ingester = Ingester(
-            settings, on_commit=self.rules.feed if self.rules else None) if ingest else None
+        self.rules: RulesService | None = None
+        self.ingester: Ingester | None = None
+        if rules:
+            from rules import RulesService
+
+            self.rules = RulesService(settings)
+        if ingest:
+            from ingest import Ingester
+
+            self.ingester = Ingester(settings,
+                                     on_commit=self.rules.feed if self.rules else None)
         self.server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         if api:
+            import uvicorn
+
+            from api import create_app
+
             probes = {}
             if self.ingester is not None:
                 subscriber = self.ingester.subscriber
