@@ -159,3 +159,42 @@ def test_amqtt_broker_serves_an_ingester_that_falls_back_to_mqtt_311(
         ing.stop()
     finally:
         broker.stop()
+
+
+def test_the_embedded_server_asks_for_a_generated_password(pg_dir: Path) -> None:
+    pg = EmbeddedPostgres(pg_dir)
+    url = pg.start()
+    try:
+        assert pg.passwordfile.stat().st_mode & 0o777 == 0o600
+        password = pg.passwordfile.read_text().strip()
+        assert len(password) >= 24 and password in url
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        for wrong in (f"postgresql://postgres@127.0.0.1:{pg.port}/postgres",
+                      f"postgresql://postgres:guess@127.0.0.1:{pg.port}/postgres"):
+            with pytest.raises(psycopg.OperationalError, match="password"):
+                psycopg.connect(wrong, connect_timeout=5).close()
+    finally:
+        pg.stop(mode="immediate")
+
+
+def test_a_cluster_that_trusted_local_users_is_closed_at_the_next_start(pg_dir: Path) -> None:
+    pg = EmbeddedPostgres(pg_dir)
+    pg.start()
+    pg.stop()
+    # As an earlier Whistle made it: trust for every local TCP user, no password file.
+    hba = pg.pgdata / "pg_hba.conf"
+    hba.write_text(hba.read_text().replace("scram-sha-256", "trust"))
+    pg.passwordfile.unlink()
+    again = EmbeddedPostgres(pg_dir)
+    url = again.start()
+    try:
+        assert "trust" not in [line.split()[-1] for line in hba.read_text().splitlines()
+                               if line.strip() and not line.startswith("#")]
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{again.port}/postgres",
+                            connect_timeout=5).close()
+    finally:
+        again.stop(mode="immediate")

@@ -20,14 +20,17 @@ import importlib.util
 import os
 import pwd
 import re
+import secrets
 import shutil
 import socket
 import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import structlog
+from psycopg import sql
 
 from whistle.embedded.ports import free_port, port_is_free
 
@@ -212,6 +215,7 @@ class EmbeddedPostgres:
         self.pgdata = self.root / "data"
         self.logfile = self.root / "server.log"
         self.portfile = self.root / "port"
+        self.passwordfile = self.root / "password"
         self.requested_port = port
         self.started_here = False
         self.port: int | None = None
@@ -240,10 +244,24 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
-        """The connection URL of the whistle database."""
+        """The connection URL of the whistle database (with the generated password)."""
+        return self._url(DATABASE)
+
+    def _url(self, database: str) -> str:
         if self.port is None:
             raise EmbeddedPostgresError("the embedded server is not running")
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE}"
+        password = quote(self._password(), safe="")
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/{database}"
+
+    def _password(self) -> str:
+        """The superuser's password: generated once, kept in a 0600 file of the data folder."""
+        with contextlib.suppress(FileNotFoundError):
+            return self.passwordfile.read_text().strip()
+        password = secrets.token_urlsafe(24)
+        fd = os.open(self.passwordfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        return password
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, object] = {}
@@ -277,11 +295,21 @@ class EmbeddedPostgres:
             return
         log.info("initialising embedded PostgreSQL", pgdata=str(self.pgdata),
                  binaries=str(self.bins.bindir), source=self.bins.source)
+        # Nothing listens with trust: scram-sha-256 with a generated password. initdb reads
+        # it from a file the server's user can read, removed right after.
+        pwfile = self.root / "initdb.pw"
+        pwfile.write_text(self._password() + "\n")
+        pwfile.chmod(0o600)
+        if self.user is not None:
+            os.chown(pwfile, self.user.pw_uid, self.user.pw_gid)
         try:
             self._run(str(self.bins.bindir / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-                      "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions")
+                      "-A", "scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C",
+                      "--no-instructions")
         except subprocess.CalledProcessError as exc:
             raise EmbeddedPostgresError(f"initdb failed: {exc.stderr.strip()}") from exc
+        finally:
+            pwfile.unlink(missing_ok=True)
         with (self.pgdata / "postgresql.conf").open("a") as f:
             f.write(SERVER_SETTINGS)
 
@@ -327,6 +355,36 @@ class EmbeddedPostgres:
         self._ensure_database()
         return self.url
 
+    def _close_trust(self) -> None:
+        """A cluster made by an earlier Whistle trusted every local TCP user: give the
+        superuser the generated password and switch its pg_hba.conf to scram-sha-256."""
+        import psycopg
+
+        hba = self.pgdata / "pg_hba.conf"
+        try:
+            text = hba.read_text()
+        except PermissionError:  # as root the file belongs to the server's user
+            text = self._run("cat", str(hba)).stdout
+        rules = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        if not any(line.split()[-1] == "trust" for line in rules):
+            return
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres",
+                             autocommit=True) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(sql.SQL("ALTER USER postgres PASSWORD {}").format(
+                sql.Literal(self._password())))
+        closed = "\n".join(
+            re.sub(r"\btrust\s*$", "scram-sha-256", line) if not line.startswith("#") else line
+            for line in text.splitlines()) + "\n"
+        staging = self.root / "pg_hba.conf.new"
+        staging.write_text(closed)
+        if self.user is not None:
+            os.chown(staging, self.user.pw_uid, self.user.pw_gid)
+        staging.replace(hba)
+        self._run(str(self.bins.bindir / "pg_ctl"), "-D", str(self.pgdata), "reload")
+        log.info("embedded PostgreSQL now asks for its generated password",
+                 password_file=str(self.passwordfile))
+
     def _previous_port(self) -> int | None:
         with contextlib.suppress(OSError, ValueError):
             port = int(self.portfile.read_text())
@@ -337,8 +395,8 @@ class EmbeddedPostgres:
     def _ensure_database(self) -> None:
         import psycopg
 
-        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
+        self._close_trust()
+        with psycopg.connect(self._url("postgres"), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                                   (DATABASE,)).fetchone()
             if not exists:
