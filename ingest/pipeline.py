@@ -26,6 +26,7 @@ import structlog
 from core.settings import Settings
 from core.stream import Committed
 from ingest import metrics
+from ingest.budget import RejectBudget
 from ingest.handover import Handover
 from ingest.prepare import Prepared, prepare
 from ingest.registry import Registry
@@ -55,6 +56,7 @@ class Pipeline:
         self._ready: queue.Queue[tuple[list[Inbound], Prepared] | None] = queue.Queue(
             HANDOVER_DEPTH)
         self._registry = Registry(settings.database_url)
+        self._budget = RejectBudget()
         self._writer = Writer(settings.database_url, prepare=self._prepare,
                               stopping=self._stop.is_set)
         self._prepare_thread = threading.Thread(target=self._run_prepare,
@@ -93,7 +95,7 @@ class Pipeline:
 
     # --- prepare thread -----------------------------------------------------------------
     def _prepare(self, items: list[Inbound]) -> Prepared:
-        return prepare(items, self._registry)
+        return prepare(items, self._registry, self._budget)
 
     def _run_prepare(self) -> None:
         try:

@@ -10,6 +10,7 @@ import msgspec
 
 from core.accept import accept
 from core.codec import REJECT_PAYLOAD_BYTES, Reject, Sample, Telemetry
+from ingest.budget import RejectBudget
 from ingest.registry import Registry
 from messaging.subscriber import Inbound
 from storage import intake as store
@@ -26,6 +27,7 @@ class Prepared:
     latest: list[store.LatestState] = field(default_factory=list)
     events: list[store.ConnectionEvent] = field(default_factory=list)
     rejects: list[store.RejectRow] = field(default_factory=list)
+    unstored_rejects: list[str] = field(default_factory=list)  # reasons, past the budget
     accepted: list[tuple[str, int, Telemetry]] = field(default_factory=list)
     states: list[tuple[str, int, str, int]] = field(default_factory=list)
     encoded: Encoded | None = None
@@ -37,7 +39,8 @@ def reject_row(item: Inbound, rej: Reject) -> store.RejectRow:
                            item.payload[:REJECT_PAYLOAD_BYTES], item.size)
 
 
-def prepare(items: list[Inbound], registry: Registry) -> Prepared:
+def prepare(items: list[Inbound], registry: Registry,
+            budget: RejectBudget | None = None) -> Prepared:
     """Sort a batch into samples to copy, connection events and rejects (the hot loop)."""
     elevators = registry.refresh()
     p = Prepared()
@@ -51,7 +54,10 @@ def prepare(items: list[Inbound], registry: Registry) -> Prepared:
         if got is None:
             continue  # a cleared retained state: nothing to store
         if isinstance(got, Reject):
-            p.rejects.append(reject_row(item, got))
+            if budget is None or budget.allow(eid or item.topic, got.reason):
+                p.rejects.append(reject_row(item, got))
+            else:
+                p.unstored_rejects.append(got.reason)
             continue
         pk = got.elevator_pk
         msg = got.telemetry

@@ -158,6 +158,9 @@ class Writer:
         metrics.MESSAGES.labels("state").inc(len(p.events))
         for r in p.rejects:
             metrics.REJECTED.labels(r.reason).inc()
+        for reason in p.unstored_rejects:
+            metrics.REJECTED.labels(reason).inc()
+            metrics.REJECTS_NOT_STORED.labels(reason).inc()
         if p.rejects:
             log.info("messages rejected", count=len(p.rejects),
                      first=f"{p.rejects[0].topic}: {p.rejects[0].reason}: {p.rejects[0].detail}")

@@ -231,6 +231,26 @@ def test_rejects_are_listed_by_the_api_and_counted_in_metrics(
         assert 'whistle_ingest_rejected_total{reason="unregistered_elevator"}' in metrics
 
 
+def test_a_flood_of_bad_messages_stores_a_bounded_number_and_loses_nothing_good(
+        ingester: Ingester, pub: Publisher, settings: Settings, db: psycopg.Connection) -> None:
+    from ingest import metrics
+    from ingest.budget import PER_MINUTE
+
+    def unstored() -> float:
+        return metrics.REJECTS_NOT_STORED.labels("unregistered_elevator")._value.get()
+
+    before = unstored()
+    flood = 3 * PER_MINUTE
+    for i in range(flood):
+        pub.publish(topic(settings, "FLOOD"), sample(now_ms(), i))
+    pub.publish(topic(settings, "L1"), sample(now_ms(), 1))  # genuine, after the flood
+    wait_until(lambda: rows(db, "L1") == 1, message="the genuine sample after the flood")
+    wait_until(lambda: unstored() - before == flood - PER_MINUTE, message="the rest counted")
+    stored = db.execute("SELECT count(*) FROM ingest_rejects WHERE elevator_id = 'FLOOD'"
+                        ).fetchone()[0]
+    assert stored == PER_MINUTE, "at most the budget is stored per sender, reason and minute"
+
+
 def test_state_messages_record_online_and_offline(
         ingester: Ingester, pub: Publisher, settings: Settings, db: psycopg.Connection) -> None:
     t0 = now_ms()
