@@ -40,6 +40,18 @@ STATIONARY_MPS = 0.05
 DOOR_ZONE_M = 0.2
 
 
+@dataclass(frozen=True)
+class ActiveFault:
+    """A fault attached to a car right now (public output, beside the wire and the
+    ground-truth log): which car, its kind, when it was armed, whether its signature shows."""
+
+    car: int
+    elevator_id: str
+    kind: str
+    armed_at: float
+    showing: bool
+
+
 @dataclass
 class FleetConfig:
     """Everything that defines a simulated fleet; the same config gives the same fleet."""
@@ -169,6 +181,12 @@ class Fleet:
         self._sample(t, ts, tick_ms, msgs)
         self.k += 1
         return tick_ms, msgs
+
+    def active_faults(self) -> list[ActiveFault]:
+        """The faults attached to cars now (see :class:`ActiveFault`)."""
+        return [ActiveFault(car.i, self.ids[car.i], car.fault.kind, car.fault.armed_at,
+                            car.fault.start is not None)
+                for car in self.cars if car.fault is not None]
 
     def close(self) -> list[Record]:
         """End the run: record faults still active (truncated) and return the ground truth."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluation.run import _door_decided, _level_decided, _Run, _runs_decided, _score, _Trace
-from evaluation.run import evaluate as run_evaluation
+from evaluation import evaluate as run_evaluation
+from evaluation.replay import Run
+from evaluation.scoring import score
+from evaluation.traces import Trace, door_decided, level_decided, runs_decided
 from rules import Transition
 from rules import thresholds as config
 
@@ -14,9 +16,9 @@ T0 = 1_741_071_600_000_000
 RULES = config.load(None)
 
 
-def _trace(rows: list[tuple[float, str, float]], start: int = T0) -> _Trace:
+def _trace(rows: list[tuple[float, str, float]], start: int = T0) -> Trace:
     """One sample a second: (speed, door, level_mm)."""
-    tr = _Trace()
+    tr = Trace()
     for k, (v, d, lv) in enumerate(rows):
         tr.ts.append(start + k * US)
         tr.speed.append(v)
@@ -31,7 +33,7 @@ def test_the_fifth_reversal_decides_a_door_fault() -> None:
         rows += [(0.0, "closing", float("nan")), (0.0, "opening", float("nan")),
                  (0.0, "open", float("nan"))]
     tr = _trace(rows)
-    assert _door_decided(tr, T0, dict(RULES.rules["door_fault"])) == T0 + 14 * US
+    assert door_decided(tr, T0, dict(RULES.rules["door_fault"])) == T0 + 14 * US
 
 
 def test_the_end_of_the_third_bad_stop_decides_a_leveling_error() -> None:
@@ -42,7 +44,7 @@ def test_the_end_of_the_third_bad_stop_decides_a_leveling_error() -> None:
                  (0.0, "closed", mm)]
     tr = _trace(rows)
     # 4th stop's closed sample: 3 stops of 7 samples, then 3 + 3 more
-    assert _level_decided(tr, T0, dict(RULES.rules["leveling_error"])) == T0 + 27 * US
+    assert level_decided(tr, T0, dict(RULES.rules["leveling_error"])) == T0 + 27 * US
 
 
 def test_the_third_run_above_twice_the_wear_decides_abnormal_vibration() -> None:
@@ -52,7 +54,7 @@ def test_the_third_run_above_twice_the_wear_decides_abnormal_vibration() -> None
     tr = _trace(rows)
     params = {"factor": "4", "ramp_runs": "6"}
     # wear by run from the start: 2.0 (not above 2x), 2.5, 3.0, 3.5: the 4th run decides
-    got = _runs_decided(tr, T0, dict(RULES.rules["abnormal_vibration"]), params)
+    got = runs_decided(tr, T0, dict(RULES.rules["abnormal_vibration"]), params)
     assert got == T0 + (3 * 6 + 4) * US
 
 
@@ -71,13 +73,13 @@ def test_scoring_recall_precision_latency_and_false_alerts() -> None:
         {"elevator_id": "E1", "kind": "bad_message", "start_ms": T0 // 1000,
          "end_ms": T0 // 1000, "params": {}},
     ]
-    run = _Run(raises=[
+    run = Run(raises=[
         _raise("power_loss", T0 + 11 * US),  # 10 s rule: 1 s late
         _raise("trapped_passenger", T0 + 40 * US),  # inside the power loss: collateral
         _raise("overrun", T0 + 500_000, "E2"),  # the truncated fault's: not scored
         _raise("overspeed", T0 + 3000 * US, "E3"),  # nothing there: false
     ])
-    result = _score(truth, run, RULES, 100.0, {})
+    result = score(truth, run, RULES, 100.0, {})
     kinds = result["kinds"]
     assert kinds["power_loss"] == {"injected": 1, "detected": 1, "recall": 1.0,
                                    "precision": 1.0, "median_latency_s": 1.0,
@@ -109,9 +111,9 @@ def test_a_fault_while_its_alert_is_still_open_counts_as_detected() -> None:
         {"elevator_id": "E1", "kind": "abnormal_vibration", "start_ms": T0 // 1000 + 800_000,
          "end_ms": T0 // 1000 + 1_400_000, "params": {}},
     ]
-    run = _Run(raises=[_raise("abnormal_vibration", T0 + 100 * US)])
-    result = _score(truth, run, RULES, 10.0, {})
+    run = Run(raises=[_raise("abnormal_vibration", T0 + 100 * US)])
+    result = score(truth, run, RULES, 10.0, {})
     entry = result["kinds"]["abnormal_vibration"]
     assert (entry["detected"], entry["already_open"], entry["precision"]) == (2, 1, 1.0)
     run.clears[("E1", "abnormal_vibration")] = [T0 + 700 * US]  # cleared in between
-    assert _score(truth, run, RULES, 10.0, {})["kinds"]["abnormal_vibration"]["recall"] == 0.5
+    assert score(truth, run, RULES, 10.0, {})["kinds"]["abnormal_vibration"]["recall"] == 0.5

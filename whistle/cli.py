@@ -124,7 +124,7 @@ def _register_optional(argv: list[str]) -> None:
 
         app.command("simulate")(simulate)
     if wanted in ("evaluate", "--help", "-h"):
-        from evaluation.run import evaluate_command
+        from evaluation import evaluate_command
 
         app.command("evaluate")(evaluate_command)
 

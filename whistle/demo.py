@@ -51,7 +51,7 @@ def _demo_file(settings: Settings) -> Path:
 def _setup(api_url: str, admin_token: str, registry: dict[str, Any], state_file: Path
            ) -> dict[str, Any]:
     """Create organizations, tokens, sites and elevators once; reuse them on later runs."""
-    from simulators.registration import register
+    from simulators import register
 
     if state_file.exists():
         state: dict[str, Any] = json.loads(state_file.read_text())
@@ -109,7 +109,7 @@ def _print_welcome(console: Console, url: str, admin_token: str, state: dict[str
 
 def run_demo(settings: Settings, *, elevators: int, seed: int) -> None:
     """Run until Ctrl-C (see the module docstring)."""
-    from simulators.fleet import Fleet, FleetConfig
+    from simulators import Fleet, FleetConfig
     from whistle.assembly import Whistle
     from whistle.runtime import services
 

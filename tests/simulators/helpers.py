@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.codec import Reject, TelemetryDecoder, decode_state
-from simulators.fleet import Fleet, FleetConfig
+from simulators import Fleet, FleetConfig
 from tests.simulators.reference import Elevator, Hits, evaluate
 
 # 2023-11-14 07:00 UTC, a Tuesday morning: residential down-peak traffic

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 import pytest
 
-from simulators.fleet import Fleet, FleetConfig
+from simulators import Fleet, FleetConfig
 from simulators.publisher import Publisher
 from simulators.runner import run_fast, run_realtime
 from tests.helpers import wait_until
