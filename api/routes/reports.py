@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, status
@@ -118,10 +119,19 @@ def csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+def content_disposition(filename: str) -> str:
+    """An attachment header for a file name in any script: an ASCII fallback ``filename=``
+    and the UTF-8 name as ``filename*=`` (RFC 6266 / RFC 5987), so a district named in
+    Chinese downloads as 雁塔区-....csv instead of failing the response."""
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_"
+                       for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def csv_response(text: str, filename: str) -> Response:
     """A CSV download."""
     return Response(text, media_type=CSV_TYPE,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                    headers={"Content-Disposition": content_disposition(filename)})
 
 
 def _stamp(t: datetime) -> str:
@@ -157,4 +167,4 @@ def get_alert_history(conn: ConnDep, principal: PrincipalDep, start: Start = Non
                                  district=district, now=datetime.now(UTC),
                                  limit=MAX_HISTORY_ROWS)
     return csv_response(csv_text(HISTORY_COLUMNS, rows),
-                        f"whistle-alerts-{_stamp(start)}-{_stamp(end)}.csv")
+                        f"whistle-alerts-{district or 'all'}-{_stamp(start)}-{_stamp(end)}.csv")

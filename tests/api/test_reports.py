@@ -168,3 +168,22 @@ def test_csv_exports(world: World, db):
     old = world.admin.get("/reports/alerts.csv", params={
         "start": "2020-01-01T00:00:00Z", "end": "2020-02-01T00:00:00Z"})
     assert old.status_code == 200 and rows(old.text) == []
+
+
+def test_a_district_named_in_chinese_downloads_with_its_name(world: World, db):
+    from urllib.parse import unquote
+
+    world.org("雁塔区市场监督管理局", "supervision", "雁塔区")
+    world.org("曲江物业", "property")
+    world.site("大雁塔小区", "雁塔区", "曲江物业")
+    world.elevator("YT-1", "大雁塔小区")
+    raise_alert(db, "YT-1", "door_fault", at=ago(3))
+    for path in ("/reports/response", "/reports/alerts.csv"):
+        r = world.as_("雁塔区市场监督管理局").get(
+            path, params={"district": "雁塔区", "format": "csv"})
+        assert r.status_code == 200, r.text
+        disposition = r.headers["content-disposition"]
+        assert disposition.isascii() and "filename*=UTF-8''" in disposition
+        assert "雁塔区" in unquote(disposition.split("filename*=UTF-8''")[1])
+    history = rows(r.text)
+    assert [h["site_name"] for h in history] == ["大雁塔小区"]
