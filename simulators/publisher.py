@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -138,6 +138,7 @@ class Connection:
     client_id: str
     will: tuple[str, bytes] | None = None
     window: int = WINDOW
+    login: tuple[str, str | None] | None = None  # (username, password) from the URL
     client: LeanClient = field(init=False)
     sent: int = 0
     connected: bool = False
@@ -149,6 +150,8 @@ class Connection:
     def _new_client(self) -> None:
         c = LeanClient(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                        protocol=mqtt.MQTTv311, clean_session=True)
+        if self.login is not None:
+            c.username_pw_set(*self.login)
         c.max_inflight_messages_set(0)  # we bound the window ourselves
         c.max_queued_messages_set(0)
         if self.will is not None:
@@ -218,11 +221,19 @@ class Connection:
         self.connected = False
 
 
-def _broker(url: str) -> tuple[str, int]:
+def _broker(url: str) -> tuple[str, int, tuple[str, str | None] | None]:
+    """(host, port, login) of mqtt://[user:password@]host:port (TLS is for the service's
+    own clients; the simulator speaks plaintext to a broker it can reach directly)."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"broker URL must look like mqtt://host:port, not {url!r}")
-    return parts.hostname, parts.port or 1883
+        shown = f"{parts.scheme}://{parts.hostname}:{parts.port}" if parts.hostname else url
+        raise ValueError(f"broker URL must look like mqtt://[user:password@]host:port, "
+                         f"not {shown!r}")
+    login = None
+    if parts.username:
+        login = (unquote(parts.username),
+                 unquote(parts.password) if parts.password is not None else None)
+    return parts.hostname, parts.port or 1883, login
 
 
 class Publisher:
@@ -231,14 +242,15 @@ class Publisher:
     def __init__(self, url: str, elevator_ids: Iterable[str], *, topic_prefix: str = "",
                  dedicated: bool | None = None, shared: int = SHARED_CONNECTIONS,
                  window: int = WINDOW, client_prefix: str | None = None) -> None:
-        self.host, self.port = _broker(url)
+        self.host, self.port, self.login = _broker(url)
         self.prefix = topic_prefix
         self.ids = list(elevator_ids)
         self.window = window
         self.tag = client_prefix or f"whistle-sim-{uuid.uuid4().hex[:6]}"
         self.per_elevator = len(self.ids) <= DEDICATED_MAX if dedicated is None else dedicated
         self.shared = [] if self.per_elevator else [
-            Connection(self.host, self.port, f"{self.tag}-shared-{k}", window=window)
+            Connection(self.host, self.port, f"{self.tag}-shared-{k}", window=window,
+                       login=self.login)
             for k in range(max(1, shared))]
         self.own: dict[str, Connection] = {}
         if self.per_elevator:
@@ -251,7 +263,7 @@ class Publisher:
         will = (self.prefix + wire.state_topic(eid),
                 wire.state_payload("offline", int(time.time() * 1000)))
         return Connection(self.host, self.port, f"{self.tag}-{eid}", will=will,
-                          window=min(self.window, 100))
+                          window=min(self.window, 100), login=self.login)
 
     @property
     def connections(self) -> list[Connection]:

@@ -3,6 +3,7 @@ a client certificate. Real Mosquitto processes, configured here, as a deployment
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import subprocess
@@ -176,3 +177,30 @@ def test_broker_urls_are_checked_and_logged_without_their_password(tmp_path: Pat
         parse_broker_url("mqtts://h", client_cert=tmp_path / "c.pem")
     with pytest.raises(ValueError, match="WHISTLE_MQTT_URL"):
         Settings(mqtt_url="http://h:1")
+
+
+def test_the_simulator_logs_in_with_the_user_and_password_of_its_url(
+        broker: Broker, settings: Settings, db: psycopg.Connection,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from simulators import Publisher as SimPublisher
+
+    login = settings.model_copy(update={"mqtt_url": url(broker.plain_port),
+                                        "mqtt_client_id": free_name("simauth")})
+    register_fleet(db, ["SIM1"])
+    ing = Ingester(login)
+    ing.start()
+    sim = SimPublisher(login.mqtt_url or "", ["SIM1"], topic_prefix=settings.mqtt_topic_prefix)
+    try:
+        assert ing.wait_subscribed(15)
+        sim.start()  # raises unless the broker accepts the login
+        t0 = now_ms() - 5_000
+        sim.send([("lift/SIM1/telemetry", json.dumps(sample(t0, 0)).encode(), False)])
+        sim.flush(15)
+        wait_until(lambda: db.execute("SELECT count(*) FROM telemetry").fetchone()[0] == 1,
+                   15, message="the simulator's sample through the authenticated broker")
+    finally:
+        sim.close()
+        ing.stop()
+    with pytest.raises(ValueError, match=r"mqtt://\[user:password@\]host:port") as bad:
+        SimPublisher(f"https://whistle:{PASSWORD}@127.0.0.1:1", ["SIM1"])
+    assert PASSWORD not in str(bad.value)
