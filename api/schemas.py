@@ -57,6 +57,18 @@ class ElevatorCreate(Body):
     model: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     maintenance_org_id: int | None = None
     next_inspection_due: date | None = None
+    registration_code: Annotated[str, Field(
+        pattern=r"^[0-9A-Za-z]{20}$",
+        description="the 20-character equipment registration code (使用登记证编号)")] | None = None
+    rescue_code: Annotated[str, Field(
+        pattern=r"^[0-9]{5,6}$",
+        description="the 5 or 6 digits on the car's emergency sign (应急救援码), unique in "
+                    "its district")] | None = None
+
+    @field_validator("registration_code")
+    @classmethod
+    def _upper(cls, v: str | None) -> str | None:
+        return v.upper() if v is not None else v
 
     @field_validator("max_floor")
     @classmethod

@@ -147,7 +147,7 @@ END"""
 ELEVATOR_COLUMNS = f"""
     e.pk, e.id, e.site_id, e.name, e.rated_speed_mps, e.rated_load_kg, e.min_floor,
     e.max_floor, e.travel_m, e.landings_m, e.model, e.maintenance_org_id,
-    e.next_inspection_due, e.registered_at, e.sealed_at,
+    e.next_inspection_due, e.registered_at, e.sealed_at, e.registration_code, e.rescue_code,
     s.name AS site_name, s.district, cp.property_org_id,
     st.last_seen, st.last_ts, st.connection, st.connection_at,
     {STATUS} AS status"""
@@ -162,10 +162,15 @@ def create_elevator(conn: psycopg.Connection, *, recorded_by: str, id: str, site
                     name: str, rated_speed_mps: float, rated_load_kg: float, min_floor: int,
                     max_floor: int, travel_m: float, landings_m: list[float],
                     model: str | None, maintenance_org_id: int | None,
-                    next_inspection_due: date | None) -> Row:
-    """Register an elevator; its property organization is the site's, from now."""
+                    next_inspection_due: date | None, registration_code: str | None = None,
+                    rescue_code: str | None = None) -> Row:
+    """Register an elevator; its property organization is the site's, from now.
+
+    ``rescue_code`` must be unique in the site's district and ``registration_code`` unique
+    everywhere (Conflict otherwise, decided by unique indexes, so concurrent registrations
+    cannot both win)."""
     with conn.cursor(row_factory=tuple_row) as cur:
-        site = cur.execute("SELECT property_org_id FROM sites WHERE id = %s",
+        site = cur.execute("SELECT property_org_id, district FROM sites WHERE id = %s",
                            (site_id,)).fetchone()
     if site is None:
         raise Invalid("site_id", f"site {site_id} does not exist")
@@ -176,10 +181,12 @@ def create_elevator(conn: psycopg.Connection, *, recorded_by: str, id: str, site
             pk = cur.execute(
                 "INSERT INTO elevators (id, site_id, name, rated_speed_mps, rated_load_kg, "
                 "min_floor, max_floor, travel_m, landings_m, model, maintenance_org_id, "
-                "next_inspection_due) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "next_inspection_due, registration_code, rescue_code, rescue_district) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "RETURNING pk",
                 (id, site_id, name, rated_speed_mps, rated_load_kg, min_floor, max_floor,
-                 travel_m, landings_m, model, maintenance_org_id, next_inspection_due)
+                 travel_m, landings_m, model, maintenance_org_id, next_inspection_due,
+                 registration_code, rescue_code, site[1] if rescue_code else None)
             ).fetchone()
             assert pk is not None
             cur.execute(
@@ -187,7 +194,14 @@ def create_elevator(conn: psycopg.Connection, *, recorded_by: str, id: str, site
                 "recorded_by) VALUES (%s, now(), %s, %s)", (pk[0], site[0], recorded_by))
             outbox.notify(conn, outbox.REGISTRY_CHANNEL, {"elevator_pk": pk[0],
                                                           "change": "registered"})
-    except psycopg.errors.UniqueViolation:
+    except psycopg.errors.UniqueViolation as exc:
+        index = exc.diag.constraint_name or ""
+        if index == "elevators_rescue_code_per_district":
+            raise Conflict(f"rescue_code {rescue_code!r} is already used in district "
+                           f"{site[1]!r}") from None
+        if index == "elevators_registration_code":
+            raise Conflict(f"registration_code {registration_code!r} is already "
+                           "registered") from None
         raise Conflict(f"elevator {id!r} is already registered") from None
     return get_elevator(conn, principal=ADMIN, elevator_id=id, offline_after_s=90)
 
@@ -195,12 +209,25 @@ def create_elevator(conn: psycopg.Connection, *, recorded_by: str, id: str, site
 ADMIN = Principal(org_id=None, kind=OrgKind.ADMIN, name="system")
 
 
+def _like(q: str | None) -> str | None:
+    """A LIKE pattern matching q anywhere, with q's own wildcards taken literally."""
+    if q is None:
+        return None
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def list_elevators(conn: psycopg.Connection, *, principal: Principal, offline_after_s: float,
                    limit: int, offset: int, site_id: int | None = None,
-                   status: str | None = None, district: str | None = None) -> list[Row]:
-    """Visible elevators with their status, in id order."""
+                   status: str | None = None, district: str | None = None,
+                   q: str | None = None) -> list[Row]:
+    """Visible elevators with their status, in id order; ``q`` matches the id, name,
+    registration code or rescue code (case-insensitive, part of the id or name)."""
     where, params = visible(principal)
     filters = [where]
+    if q is not None:
+        filters.append(sql.SQL(
+            "(e.id ILIKE %(q_like)s OR e.name ILIKE %(q_like)s "
+            "OR e.registration_code = upper(%(q)s) OR e.rescue_code = %(q)s)"))
     if site_id is not None:
         filters.append(sql.SQL("e.site_id = %(site_id)s"))
     if district is not None:
@@ -214,7 +241,7 @@ def list_elevators(conn: psycopg.Connection, *, principal: Principal, offline_af
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query, {**params, "offline_after": offline_after_s,
                                    "site_id": site_id, "district": district,
-                                   "status": status, "limit": limit,
+                                   "q": q, "q_like": _like(q), "status": status, "limit": limit,
                                    "offset": offset}).fetchall()
 
 

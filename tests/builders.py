@@ -81,8 +81,9 @@ class World:
         return self.sites[name]
 
     def elevator(self, elevator_id: str, site: str, *, maintenance: str | None = None,
-                 next_inspection_due: date | None = None, floors: int = 5) -> dict[str, Any]:
-        """Register an elevator."""
+                 next_inspection_due: date | None = None, floors: int = 5,
+                 **fields: Any) -> dict[str, Any]:
+        """Register an elevator (fields: more of POST /elevators, e.g. rescue_code)."""
         body: dict[str, Any] = {
             "id": elevator_id, "site_id": self.sites[site], "name": f"Lift {elevator_id}",
             "rated_speed_mps": 1.0, "rated_load_kg": 630, "min_floor": 0,
@@ -91,7 +92,7 @@ class World:
             body["maintenance_org_id"] = self.orgs[maintenance]
         if next_inspection_due:
             body["next_inspection_due"] = next_inspection_due.isoformat()
-        return ok(self.admin.post("/elevators", json=body), 201)
+        return ok(self.admin.post("/elevators", json=body | fields), 201)
 
     def close(self) -> None:
         """Close every client."""

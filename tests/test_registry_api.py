@@ -207,3 +207,4 @@ def test_lists_page_with_limit_and_offset(world: World) -> None:
     assert [e["id"] for e in first] == ["E1", "E2"] and [e["id"] for e in rest] == ["E3"]
     sites = ok(world.as_("maint_2").get("/sites"))
     assert [s["name"] for s in sites] == ["Office"]
+

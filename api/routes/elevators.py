@@ -19,7 +19,8 @@ router = APIRouter(tags=["elevators"])
 REGISTRY_FIELDS = ("id", "site_id", "site_name", "district", "name", "rated_speed_mps",
                    "rated_load_kg", "min_floor", "max_floor", "travel_m", "landings_m",
                    "model", "maintenance_org_id", "property_org_id", "next_inspection_due",
-                   "registered_at", "status", "last_seen", "connection")
+                   "registered_at", "status", "last_seen", "connection", "registration_code",
+                   "rescue_code")
 BUCKET = re.compile(r"^(\d+)(s|m|h|d)$")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_BUCKETS = 20_000
@@ -42,7 +43,8 @@ def create_elevator(body: ElevatorCreate, conn: ConnDep, admin: AdminDep) -> dic
         min_floor=body.min_floor, max_floor=body.max_floor, travel_m=body.travel_m,
         landings_m=body.landings(), model=body.model,
         maintenance_org_id=body.maintenance_org_id,
-        next_inspection_due=body.next_inspection_due)
+        next_inspection_due=body.next_inspection_due,
+        registration_code=body.registration_code, rescue_code=body.rescue_code)
     return elevator_out(row)
 
 
@@ -50,13 +52,16 @@ def create_elevator(body: ElevatorCreate, conn: ConnDep, admin: AdminDep) -> dic
 def list_elevators(conn: ConnDep, principal: PrincipalDep, settings: SettingsDep,
                    page: PageDep, site_id: int | None = None,
                    status: ElevatorStatus | None = None,
-                   district: Annotated[str | None, Query(max_length=200)] = None
+                   district: Annotated[str | None, Query(max_length=200)] = None,
+                   q: Annotated[str | None, Query(
+                       min_length=1, max_length=100,
+                       description="id, name, registration code or rescue code")] = None
                    ) -> list[dict[str, Any]]:
     """The elevators the caller is responsible for or supervises, each with its status."""
     rows = registry.list_elevators(
         conn, principal=principal, offline_after_s=settings.offline_after_s,
         limit=page.limit, offset=page.offset, site_id=site_id,
-        status=status.value if status else None, district=district)
+        status=status.value if status else None, district=district, q=q)
     return [elevator_out(r) for r in rows]
 
 
