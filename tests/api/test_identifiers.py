@@ -44,3 +44,19 @@ def test_rescue_and_registration_codes_are_unique_where_they_must_be_and_searcha
     # Scoped like every list: another property company finds nothing by the code.
     world.org("别家物业", "property")
     assert ok(world.as_("别家物业").get("/elevators", params={"q": "12345"})) == []
+
+
+def test_the_elevator_page_shows_both_codes(world: World) -> None:
+    import httpx
+
+    world.org("碑林物业", "property")
+    world.site("钟楼小区", "碑林区", "碑林物业")
+    world.elevator("BL-1", "钟楼小区", rescue_code="654321",
+                   registration_code="31106101002019030099")
+    with httpx.Client(base_url=world.url, cookies={"whistle_token": world.tokens["碑林物业"]},
+                      timeout=10) as page:
+        r = page.get("/elevators/BL-1")
+        assert r.status_code == 200
+        assert 'id="rescue-code">654321<' in r.text
+        assert 'id="registration-code">31106101002019030099<' in r.text
+        assert "钟楼小区" in r.text and "碑林区" in r.text
