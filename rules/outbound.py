@@ -38,7 +38,7 @@ class Outbound:
     def __init__(self, settings: Settings, pool: ConnectionPool, policy: Policy, *,
                  clock: Callable[[], float], guard: Guard, mqtt: bool,
                  on_manual_resolve: Callable[[], None],
-                 on_registry_change: Callable[[], None]) -> None:
+                 on_registry_change: Callable[[dict[str, Any]], None]) -> None:
         self.settings = settings
         self.policy = policy
         self.guard = guard
@@ -116,11 +116,11 @@ class Outbound:
                     self.listening.set()
                     # Whatever happened while not listening is picked up by the timers.
                     while not self.stop_event.is_set():
-                        for channel, _payload in outbox.received(conn, timeout=0.5):
+                        for channel, payload in outbox.received(conn, timeout=0.5):
                             if channel == outbox.ALERTS_CHANNEL:
                                 self.wake_notifier.set()
                             elif channel == outbox.REGISTRY_CHANNEL:
-                                self.on_registry_change()
+                                self.on_registry_change(payload)
             except psycopg.Error as exc:
                 self.listening.clear()
                 log.warning("LISTEN connection lost; reconnecting", error=str(exc))

@@ -76,6 +76,8 @@ class RulesService:
         self._stop = threading.Event()
         self._want_sync = threading.Event()
         self._want_refresh = threading.Event()
+        self._changed_lock = threading.Lock()
+        self._changed: dict[int, set[str]] = {}  # elevator pk -> registry changes to load
         self._worker: threading.Thread | None = None
         self._elevators: dict[str, Any] = {}  # elevator id -> engine info
         self._limits: dict[str, ElevatorLimits] = {}
@@ -116,10 +118,7 @@ class RulesService:
         if self._elevators and list(self._elevators.values()) == infos:
             return None
         self._elevators = {r["id"]: info for r, info in zip(rows, infos, strict=True)}
-        self._limits = {r["id"]: ElevatorLimits(r["pk"], float(r["rated_load_kg"]),
-                                                float(r["travel_m"]),
-                                                tuple(float(x) for x in r["landings_m"]))
-                        for r in rows}
+        self._limits = {r["id"]: _limits(r) for r in rows}
         return infos
 
     # --- life cycle ---------------------------------------------------------------------
@@ -192,9 +191,31 @@ class RulesService:
     def _limits_of(self, elevator_id: str) -> ElevatorLimits | None:
         return self._limits.get(elevator_id)
 
-    def _registry_changed(self) -> None:
-        self._want_refresh.set()
+    def _registry_changed(self, payload: dict[str, Any]) -> None:
+        """A NOTIFY of the registry: load the elevator it names (or everything)."""
+        pk = payload.get("elevator_pk")
+        if isinstance(pk, int):
+            with self._changed_lock:
+                self._changed.setdefault(pk, set()).add(str(payload.get("change", "")))
+        else:
+            self._want_refresh.set()
         self.inbox.wake()
+
+    def _refresh_changed(self) -> None:
+        """Load only the elevators named by registry notifications since the last call."""
+        assert self.pool is not None
+        with self._changed_lock:
+            changed, self._changed = self._changed, {}
+        with self.pool.connection() as conn:
+            rows = rulestate.elevators(conn, sorted(changed))
+        infos = self._infos(rows)
+        for r, info in zip(rows, infos, strict=True):
+            self._elevators[r["id"]] = info
+            self._limits[r["id"]] = _limits(r)
+        if infos:
+            self.engine.set_elevators(infos)
+        if any(kinds - {"registered"} for kinds in changed.values()):
+            self._calendar()  # inspections, maintenance, handovers move calendar rules
 
     # --- the worker ---------------------------------------------------------------------
     def _work(self) -> None:
@@ -226,6 +247,8 @@ class RulesService:
             if self._want_sync.is_set():
                 self._want_sync.clear()
                 self._guard("sync", self._sync)
+            if self._changed:
+                self._guard("refresh", self._refresh_changed)
             if self._want_refresh.is_set():
                 self._want_refresh.clear()
                 self._guard("refresh", self._refresh)
@@ -333,3 +356,8 @@ class RulesService:
         assert self.pool is not None
         with self.pool.connection() as conn:
             self.engine.sync_open(alerts.open_keys(conn))
+
+
+def _limits(row: dict[str, Any]) -> ElevatorLimits:
+    return ElevatorLimits(row["pk"], float(row["rated_load_kg"]), float(row["travel_m"]),
+                          tuple(float(x) for x in row["landings_m"]))

@@ -33,9 +33,12 @@ def save(conn: psycopg.Connection, *, blobs: dict[int, bytes], now: datetime) ->
     return len(blobs)
 
 
-def elevators(conn: psycopg.Connection) -> list[Row]:
-    """Registered elevators as the detection engine needs them, in pk order."""
+def elevators(conn: psycopg.Connection, pks: list[int] | None = None) -> list[Row]:
+    """Registered elevators as the detection engine needs them, in pk order (only those
+    of ``pks`` when given: one registry change costs one row, not the fleet)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT pk, id, model, rated_speed_mps, rated_load_kg, travel_m, landings_m, "
-            "sealed_at IS NOT NULL AS sealed FROM elevators ORDER BY pk").fetchall()
+            "sealed_at IS NOT NULL AS sealed FROM elevators "
+            "WHERE %(pks)s::int[] IS NULL OR pk = ANY(%(pks)s) ORDER BY pk",
+            {"pks": pks}).fetchall()

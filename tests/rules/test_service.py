@@ -40,9 +40,12 @@ class FakeEngine:
         self.open: set[tuple[int, str]] = set()
         self.synced: list[set[tuple[int, str]]] = []
         self.restored: dict[int, bytes] = {}
+        self.loads: list[list[int]] = []  # the pks of each set_elevators call
 
     def set_elevators(self, infos: list[dict[str, Any]]) -> None:
-        self.infos = {i["pk"]: i for i in infos}
+        """Add or update, like the real engine."""
+        self.loads.append([i["pk"] for i in infos])
+        self.infos.update({i["pk"]: i for i in infos})
 
     def process(self, batch: Committed, now_us: int | None = None) -> list[Transition]:
         out = []
@@ -226,3 +229,23 @@ def test_standalone_with_the_real_engine_end_to_end(settings, db, fleet, mqtt_ur
         assert "offline" in again.engine.open_kinds(pk)
     finally:
         again.stop()
+
+
+def test_a_registration_loads_one_elevator_not_the_fleet(settings, db, fleet):
+    engines = FakeEngines()
+    slow_refresh = replace(FAST, timers=replace(FAST.timers, refresh_s=3600))
+    service = RulesService(settings, policy=slow_refresh, engine_factory=engines, mqtt=False)
+    service.start(external_feed=True)
+    try:
+        assert service.wait_ready(10)
+        engine = engines.built[-1]
+        known = set(engine.infos)
+        assert len(known) >= 3 and engine.loads == []
+        wait_until(lambda: service.outbound is not None and service.outbound.listening.is_set(),
+                   10, message="LISTEN on the registry channel")
+        new = fleet.add_elevator(db, "E9", "S1")
+        wait_until(lambda: new in engine.infos, 10, message="the new elevator in the engine")
+        assert engine.loads == [[new]], "only the named elevator was loaded"
+        assert set(engine.infos) == known | {new}
+    finally:
+        service.stop()
