@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.client import PUBACK
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -38,6 +38,9 @@ PROBE_TIMEOUT_S = 5.0
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK), remaining length 2, packet id
 
 
+READ_CHUNK = 64 * 1024
+
+
 class AckBatchingClient(mqtt.Client):
     """paho's client plus one method: acknowledge many QoS 1 messages in one write.
 
@@ -53,6 +56,37 @@ class AckBatchingClient(mqtt.Client):
         if mids:
             packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in mids])
             self._packet_queue(PUBACK, packet, 0, 0)
+
+    # --- reads in chunks ------------------------------------------------------------------
+    # paho reads each packet with several recv() calls (one byte of fixed header, one per
+    # remaining-length byte, then the rest): for 1-sample messages most of the ingester's
+    # system calls. Here one recv() of up to READ_CHUNK bytes fills a buffer that serves
+    # paho's small reads, and loop_read drains it before paho waits on the socket again
+    # (select cannot see bytes that are already buffered).
+    _rbuf: bytes = b""
+    _rpos: int = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rpos >= len(self._rbuf):
+            data = super()._sock_recv(READ_CHUNK)  # BlockingIOError when nothing is there
+            if not data:
+                return data  # end of stream: paho handles the lost connection
+            self._rbuf, self._rpos = data, 0
+        end = self._rpos + bufsize
+        chunk = self._rbuf[self._rpos:end]
+        self._rpos += len(chunk)
+        return chunk
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while (rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf)
+               and self._sock is not None):
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def _sock_close(self) -> None:
+        self._rbuf, self._rpos = b"", 0  # bytes of the old connection must not leak
+        super()._sock_close()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
