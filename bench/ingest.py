@@ -125,7 +125,7 @@ def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     env.update(WHISTLE_DATABASE_URL=svc.url, WHISTLE_MQTT_URL=svc.mqtt_url,
                WHISTLE_MQTT_CLIENT_ID=f"bench-{time.time_ns()}", WHISTLE_DATA_DIR=str(tmp),
-               WHISTLE_ADMIN_TOKEN="bench", WHISTLE_LOG_FORMAT="json",
+               WHISTLE_ADMIN_TOKEN="bench-" + "b" * 32, WHISTLE_LOG_FORMAT="json",
                WHISTLE_MQTT_SESSION_EXPIRY_S="60")
     log = tmp / "ingest.log"
     out = log.open("wb")

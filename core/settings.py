@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.broker import BrokerAddress, BrokerURLError, parse_broker_url
 
 REPO_MARKER = "pyproject.toml"
+MIN_ADMIN_TOKEN = 32
 
 
 def default_data_dir() -> Path:
@@ -103,6 +104,19 @@ class Settings(BaseSettings):
             except BrokerURLError as exc:
                 raise ValueError(str(exc)) from None
         return self
+
+    @field_validator("admin_token")
+    @classmethod
+    def _check_admin_token(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if len(v) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"WHISTLE_ADMIN_TOKEN is {len(v)} characters; at least {MIN_ADMIN_TOKEN} are "
+                "needed (it opens everything): generate one with `python -c \"import secrets; "
+                "print(secrets.token_urlsafe(32))\"`, or leave it unset and Whistle keeps a "
+                "generated one in the data folder")
+        return v
 
     @field_validator("database_url")
     @classmethod

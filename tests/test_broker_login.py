@@ -204,3 +204,22 @@ def test_the_simulator_logs_in_with_the_user_and_password_of_its_url(
     with pytest.raises(ValueError, match=r"mqtt://\[user:password@\]host:port") as bad:
         SimPublisher(f"https://whistle:{PASSWORD}@127.0.0.1:1", ["SIM1"])
     assert PASSWORD not in str(bad.value)
+
+
+def test_a_short_admin_token_is_refused_at_start_with_what_to_do() -> None:
+    with pytest.raises(ValueError, match=r"WHISTLE_ADMIN_TOKEN is 5 characters; at least 32"):
+        Settings(admin_token="admin")
+    assert Settings(admin_token="k" * 32).admin_token == "k" * 32
+    assert Settings(admin_token="").admin_token is None  # unset: generated and kept
+
+
+def test_the_cli_refuses_a_short_admin_token_in_one_line() -> None:
+    import os
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "whistle", "admin-token"], capture_output=True,
+                          text=True, env={**os.environ, "WHISTLE_ADMIN_TOKEN": "short"},
+                          timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("whistle: WHISTLE_ADMIN_TOKEN is 5 characters")
+    assert "Traceback" not in done.stderr and "short" not in done.stderr

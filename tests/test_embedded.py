@@ -147,7 +147,7 @@ def test_amqtt_broker_serves_an_ingester_that_falls_back_to_mqtt_311(
     url = broker.start()
     try:
         settings = Settings(database_url=pg_url, mqtt_url=url, mqtt_client_id="amqtt-test",
-                            admin_token="x", data_dir=tmp_path)
+                            admin_token="a" * 32, data_dir=tmp_path)
         ing = Ingester(settings)
         assert ing.subscriber.protocol_name == "3.1.1"
         ing.start()

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import structlog
 import typer
+from pydantic import ValidationError
 
 from core import logs
 from core.settings import Settings
@@ -26,8 +27,22 @@ app = typer.Typer(
 log = structlog.get_logger("whistle")
 
 
+def load_settings() -> Settings:
+    """The settings, or exit with one line per wrong variable (no traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "WHISTLE_" + "_".join(str(p) for p in err["loc"]).upper()
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if not message.startswith("WHISTLE_"):
+                message = f"{name}: {message}"
+            typer.echo(f"whistle: {message}", err=True)
+        raise SystemExit(2) from None
+
+
 def _settings() -> Settings:
-    settings = Settings()
+    settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     return settings
 
@@ -108,7 +123,7 @@ def admin_token() -> None:
     """Print the admin token (the generated one if WHISTLE_ADMIN_TOKEN is unset)."""
     from whistle.runtime import load_or_create_admin_token
 
-    settings = Settings()
+    settings = load_settings()
     typer.echo(settings.admin_token or load_or_create_admin_token(settings.data_dir))
 
 

@@ -98,7 +98,7 @@ def env_for(db_url: str, mqtt_url: str, tmp_path: Path, client_id: str) -> dict[
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     env.update(WHISTLE_DATABASE_URL=db_url, WHISTLE_MQTT_URL=mqtt_url,
                WHISTLE_MQTT_CLIENT_ID=client_id, WHISTLE_DATA_DIR=str(tmp_path),
-               WHISTLE_ADMIN_TOKEN="t", WHISTLE_LOG_LEVEL="info", WHISTLE_LOG_FORMAT="json",
+               WHISTLE_ADMIN_TOKEN="t" * 32, WHISTLE_LOG_LEVEL="info", WHISTLE_LOG_FORMAT="json",
                WHISTLE_MQTT_SESSION_EXPIRY_S="600")
     return env
 
