@@ -24,7 +24,8 @@ class Counter:
         parts = urlsplit(url)
         self.lock = threading.Lock()
         self.telemetry: collections.Counter[str] = collections.Counter()
-        self.payloads: set[bytes] = set()
+        # keyed by topic too: two elevators may send byte-identical payloads
+        self.payloads: set[tuple[str, bytes]] = set()
         self.states: list[tuple[str, bytes, bool]] = []
         self.ready = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
@@ -42,7 +43,7 @@ class Counter:
         with self.lock:
             if msg.topic.endswith("/telemetry"):
                 self.telemetry[msg.topic] += 1
-                self.payloads.add(msg.payload)
+                self.payloads.add((msg.topic, msg.payload))
             else:
                 self.states.append((msg.topic, msg.payload, msg.retain))
 
