@@ -83,7 +83,12 @@ class Settings(BaseSettings):
         default=None, description="rules TOML: thresholds, profiles, overrides, [escalation]")
     offline_after_s: float = Field(default=90.0, gt=0)
     telemetry_retention_days: int = Field(
-        default=365, ge=1, description="telemetry kept this long (applied at start)")
+        default=365, ge=1, description="telemetry kept this long (samples around alerts stay)")
+    log_retention_days: int = Field(
+        default=90, ge=1,
+        description="rejected messages, connection events, finished webhook deliveries")
+    housekeeping_every_s: float = Field(
+        default=3600.0, gt=0, description="how often the running service applies retention")
 
     @field_validator("mqtt_url")
     @classmethod

@@ -36,6 +36,7 @@ from core.settings import Settings
 from core.stream import Committed
 from messaging.subscriber import Subscriber
 from rules import calendar, escalation, lifecycle
+from rules.housekeeping import Housekeeper
 from rules.inbox import Inbox, Item
 from rules.outbound import Outbound
 from rules.policy import Policy, PolicyError
@@ -88,6 +89,7 @@ class RulesService:
         self.engine: Any = None
         self.subscriber: Subscriber | None = None
         self.outbound: Outbound | None = None
+        self.housekeeper: Housekeeper | None = None
         self.started = threading.Event()
         self._watcher: Any = None
 
@@ -144,6 +146,9 @@ class RulesService:
                                  on_manual_resolve=self._want_sync.set,
                                  on_registry_change=self._registry_changed)
         self.outbound.start()
+        if self.settings.database_url is not None and self._engine_factory is None:
+            self.housekeeper = Housekeeper(self.settings)
+            self.housekeeper.start()
         self._worker = threading.Thread(target=self._work, name="whistle-rules-worker",
                                         daemon=True)
         self._worker.start()
@@ -179,6 +184,8 @@ class RulesService:
             self._guard("persist", lambda: self._persist(only_dirty=False))
         if self.outbound is not None:
             self.outbound.stop()
+        if self.housekeeper is not None:
+            self.housekeeper.stop()
         if self.pool is not None:
             self.pool.close()
         log.info("rules service stopped")
@@ -228,7 +235,8 @@ class RulesService:
             ("refresh", timers.refresh_s, self._refresh),
         ]
         start = time.monotonic()
-        due = {name: start + (every if name in ("persist", "tick") else 0.0)
+        # start() has just loaded the registry and saved nothing yet: those jobs wait a period
+        due = {name: start + (every if name in ("persist", "tick", "refresh") else 0.0)
                for name, every, _ in jobs}
         while True:
             now = time.monotonic()

@@ -118,6 +118,37 @@ def migrate() -> None:
         pass
 
 
+@app.command()
+def housekeeping() -> None:
+    """Apply every retention rule once (telemetry, rejects, connection events, webhook
+    deliveries) and exit; the running service does this hourly by itself."""
+    from datetime import UTC, datetime
+
+    from rich.progress import Progress
+
+    from storage import housekeeping as retention
+    from storage.db import connect
+    from whistle.runtime import services
+
+    with services(_settings(), broker=False) as ready, \
+            connect(ready.database_url or "", autocommit=True) as conn, Progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(table: str, n: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(f"deleting from {table}", total=None)
+            bar.update(tasks[table], advance=n)
+
+        swept = retention.sweep(conn, now=datetime.now(UTC), progress=progress,
+                                telemetry_days=ready.telemetry_retention_days,
+                                log_days=ready.log_retention_days)
+    if swept is None:
+        typer.echo("another process is applying retention right now; nothing done")
+        return
+    for table, n in swept.rows.items():
+        typer.echo(f"{table}: {n:,} rows deleted")
+
+
 @app.command("admin-token")
 def admin_token() -> None:
     """Print the admin token (the generated one if WHISTLE_ADMIN_TOKEN is unset)."""

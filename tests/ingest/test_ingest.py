@@ -275,7 +275,9 @@ def test_state_messages_record_online_and_offline(
 
 def test_status_latest_sample_and_history_through_the_api(
         ingester: Ingester, pub: Publisher, settings: Settings, db: psycopg.Connection) -> None:
-    t0 = now_ms() - 120_000
+    # On a minute boundary: two full 1-minute buckets (a bucket holding one sample of a
+    # slow second would make the bucket test depend on the clock)
+    t0 = now_ms() // 60_000 * 60_000 - 180_000
     pub.publish(topic(settings, "L1"),
                 [sample(t0 + i * 1000, i, speed_mps=1.0 + (i % 2), motor_temp_c=40.0 + i)
                  for i in range(120)])

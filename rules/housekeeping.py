@@ -1,0 +1,58 @@
+"""The running service applies retention at least hourly (CONTRACT section 10), on a
+thread of its own so a long sweep never delays detection."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import psycopg
+import structlog
+
+from core.settings import Settings
+from storage import housekeeping
+from storage.db import connect
+
+log = structlog.get_logger(__name__)
+
+
+class Housekeeper:
+    """Sweeps at start and then every ``settings.housekeeping_every_s``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.swept = threading.Event()  # set after each completed sweep (tests wait on it)
+        self.last: housekeeping.Swept | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="whistle-housekeeping",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def sweep_once(self) -> housekeeping.Swept | None:
+        """One sweep now (None: another process is sweeping)."""
+        assert self.settings.database_url is not None
+        with connect(self.settings.database_url, autocommit=True) as conn:
+            return housekeeping.sweep(
+                conn, now=datetime.now(UTC),
+                telemetry_days=self.settings.telemetry_retention_days,
+                log_days=self.settings.log_retention_days)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                swept = self.sweep_once()
+                if swept is not None:
+                    self.last = swept
+                    self.swept.set()
+                    if swept.total:
+                        log.info("retention applied", **swept.rows)
+            except psycopg.Error as exc:
+                log.warning("retention sweep failed; retrying at the next interval",
+                            error=str(exc))
+            self._stop.wait(self.settings.housekeeping_every_s)
