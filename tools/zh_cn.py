@@ -132,6 +132,7 @@ ZH: dict[str, str] = {
     "position": "位置", "lowest": "最低", "highest": "最高", "speed (max)": "速度（最大）",
     "average": "平均", "max": "最大", "time": "时间", "Arrival on site recorded": "已登记到场",
     "request failed (HTTP {status})": "请求失败（HTTP {status}）",
+    "{action}: {kind} on {elevator}": "{action}：{elevator} {kind}",
     # supervision
     ": ": "：",
     "Who answered for each alert and how fast, %(first)s to %(last)s (alerts whose condition "

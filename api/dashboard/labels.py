@@ -59,7 +59,7 @@ SCRIPT_TEXT: dict[str, str] = {
     "toast.ack": N_("Reported for duty"),
     "toast.arrive": N_("Arrival on site recorded"),
     "toast.resolve": N_("Resolved"),
-    "toast.on": N_("on"),
+    "toast.done": N_("{action}: {kind} on {elevator}"),
     "live.live": N_("● live"),
     "live.lost": N_("○ reconnecting…"),
     "chart.empty": N_("No data in this period."),

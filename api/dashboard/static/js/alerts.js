@@ -70,8 +70,9 @@
     box && box.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
     try {
       var a = await Whistle.api("POST", "/alerts/" + id + "/" + action, body);
-      Whistle.toast(Whistle.t("toast." + action) + ": " + Whistle.word("kind", a.kind) + " " +
-                    Whistle.t("toast.on") + " " + a.elevator_id);
+      Whistle.toast(Whistle.t("toast.done", {action: Whistle.t("toast." + action),
+                                             kind: Whistle.word("kind", a.kind),
+                                             elevator: a.elevator_id}));
       if (queue) await refreshRow(id); else await refreshMain();
     } catch (err) {
       if (error) error.textContent = err.message;
