@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import Field, field_validator, model_validator
@@ -90,6 +91,13 @@ class Settings(BaseSettings):
     housekeeping_every_s: float = Field(
         default=3600.0, gt=0, description="how often the running service applies retention")
 
+    default_lang: Literal["zh-CN", "en"] = Field(
+        default="zh-CN", description=(
+            "language of the pages when neither ?lang=, the whistle_lang cookie nor "
+            "Accept-Language chooses one; also the language of `whistle demo`'s fleet"))
+    timezone: str = Field(
+        default="Asia/Shanghai", description="IANA time zone every time on a page is shown in")
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt_url(cls, v: str | None) -> str | None:
@@ -109,6 +117,25 @@ class Settings(BaseSettings):
             except BrokerURLError as exc:
                 raise ValueError(str(exc)) from None
         return self
+
+    @field_validator("default_lang", mode="before")
+    @classmethod
+    def _check_default_lang(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower().replace("_", "-") in ("zh-cn", "zh"):
+            return "zh-CN"
+        if isinstance(v, str) and v.strip().lower().startswith("en"):
+            return "en"
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"WHISTLE_TIMEZONE: {v!r} is not an IANA time zone such as "
+                             "Asia/Shanghai or UTC") from None
+        return v
 
     @field_validator("admin_token")
     @classmethod

@@ -119,4 +119,7 @@ def settings(pg_url: str, mqtt_url: str, topic_prefix: str, tmp_path: Path) -> S
     return Settings(
         database_url=pg_url, mqtt_url=mqtt_url, mqtt_topic_prefix=topic_prefix,
         mqtt_client_id=f"whistle-test-{uuid.uuid4().hex[:8]}", mqtt_session_expiry_s=600,
-        admin_token="test-admin-token-" + "x" * 32, data_dir=tmp_path, api_port=0)
+        admin_token="test-admin-token-" + "x" * 32, data_dir=tmp_path, api_port=0,
+        # The tests read English pages unless they ask for another language (?lang=,
+        # cookie, Accept-Language); the deployed default is zh-CN (tests/test_i18n.py).
+        default_lang="en")

@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api import deps
-from api.dashboard.web import PageRoute, render, safe_next
+from api.dashboard.web import TOKEN_EXPIRED, PageRoute, render, safe_next
 from api.deps import ConnDep, SettingsDep
+from api.i18n import N_
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -29,7 +30,7 @@ def signin_form(request: Request,
                 next: Annotated[str | None, Query(max_length=2000)] = None,
                 expired: Annotated[str | None, Query(max_length=8)] = None) -> Response:
     """The sign-in form."""
-    message = "Your token is no longer valid; sign in again." if expired else None
+    message = TOKEN_EXPIRED if expired else None
     return render(request, "signin.html", None, next=safe_next(next), error=message)
 
 
@@ -41,18 +42,18 @@ async def signin(request: Request, conn: ConnDep, settings: SettingsDep) -> Resp
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return render(request, "signin.html", None, status_code=413, next="/",
-                      error="The form is too large.")
+                      error=N_("The form is too large."))
     form = parse_qs(body.decode("utf-8", errors="replace"))
     token = (form.get("token") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/"])[0])
     if not token:
         return render(request, "signin.html", None, status_code=422, next=target,
-                      error="Enter your organization's API token.")
+                      error=N_("Enter your organization's API token."))
     try:
         deps.principal_for_token(conn, settings, token)
     except HTTPException:
         return render(request, "signin.html", None, status_code=401, next=target,
-                      error="This token is unknown or has been revoked.")
+                      error=N_("This token is unknown or has been revoked."))
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(deps.TOKEN_COOKIE, token, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")

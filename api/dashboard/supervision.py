@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from api import i18n
 from api.dashboard.fleet import all_pages
-from api.dashboard.web import PagePrincipal, PageRoute, render
-from api.deps import ConnDep, require
+from api.dashboard.web import PagePrincipal, PageRoute, page_lang, render
+from api.deps import ConnDep, SettingsDep, require
 from api.routes.reports import DEFAULT_RANGE, response_report
 from core.domain import OrgKind
 from storage import registry
@@ -32,20 +33,23 @@ def _day(value: str | None, field: str) -> date | None:
 
 
 @router.get("/supervision")
-def supervision(request: Request, conn: ConnDep, principal: PagePrincipal,
+def supervision(request: Request, conn: ConnDep, settings: SettingsDep, principal: PagePrincipal,
                 start: DayParam = None, end: DayParam = None,
                 district: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     """Per organization: alerts received, response times, rescues, overdue records."""
     require(principal, OrgKind.SUPERVISION)
-    last = _day(end, "end") or datetime.now(UTC).date()
+    zone = i18n.zone(settings.timezone)
+    last = _day(end, "end") or datetime.now(zone).date()
     first = _day(start, "start") or last - DEFAULT_RANGE + timedelta(days=1)
     if first > last:
         raise Invalid("start", "must not be after end")
-    # Whole days, the end day included.
-    t0 = datetime.combine(first, time(), UTC)
-    t1 = datetime.combine(last + timedelta(days=1), time(), UTC)
+    # Whole days of the configured time zone, the end day included.
+    t0 = datetime.combine(first, time(), zone)
+    t1 = datetime.combine(last + timedelta(days=1), time(), zone)
     report = response_report(conn, principal, start=t0, end=t1, district=district or None)
-    query = {"start": t0.isoformat(), "end": t1.isoformat()}
+    # The downloads are in the page's language (column names too).
+    query = {"start": t0.isoformat(), "end": t1.isoformat(),
+             i18n.LANG_PARAM: page_lang(request)[0].code}
     if report["district"]:
         query["district"] = report["district"]
     districts = ([] if not principal.is_admin else sorted({s["district"] for s in all_pages(

@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Cookie, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from api import deps
+from api import deps, i18n
+from api.dashboard import labels
 from api.deps import ConnDep, SettingsDep
-from core.chain import LEVEL_NAMES
+from api.i18n import N_
 from core.domain import OrgKind, Principal
 from storage.errors import Conflict, Invalid, NotFound
 
@@ -34,11 +35,13 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-STATUS_LABELS = {
-    "normal": ("✓", "Normal"), "warning": ("!", "Warning"), "fault": ("✖", "Fault"),
-    "offline": ("⌁", "Offline"), "out_of_service": ("⊘", "Out of service"),
-    "unknown": ("?", "Unknown"),
-}
+# Icons and (translated when shown) words of each status.
+STATUS_ICONS = {"normal": "✓", "warning": "!", "fault": "✖", "offline": "⌁",
+                "out_of_service": "⊘", "unknown": "?"}
+STATUS_LABELS = {s: (icon, labels.VOCABULARY["status"][s]) for s, icon in STATUS_ICONS.items()}
+ERROR_TITLES = {401: N_("Sign-in needed"), 403: N_("Not allowed"), 404: N_("Not found"),
+                409: N_("Conflict"), 422: N_("Invalid request")}
+TOKEN_EXPIRED = N_("Your token is no longer valid; sign in again.")
 STATUS_ORDER = ("fault", "warning", "offline", "out_of_service", "unknown", "normal")
 
 
@@ -64,8 +67,7 @@ def page_principal(request: Request, conn: ConnDep, settings: SettingsDep,
     try:
         return deps.principal_for_token(conn, settings, whistle_token)
     except HTTPException:
-        raise SignInRequired(_next_path(request), "Your token is no longer valid; "
-                             "sign in again.") from None
+        raise SignInRequired(_next_path(request), TOKEN_EXPIRED) from None
 
 
 PagePrincipal = Annotated[Principal, Depends(page_principal)]
@@ -78,37 +80,9 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def fmt_time(value: Any) -> str:
-    """A timestamp as 'YYYY-MM-DD HH:MM:SS UTC' (the browser shows local time)."""
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return str(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return str(value)
-
-
 def iso(value: Any) -> str:
     """RFC 3339 of a datetime (or the string itself)."""
     return value.isoformat() if isinstance(value, datetime) else str(value or "")
-
-
-def fmt_duration(seconds: Any) -> str:
-    """Seconds as '42 s', '7 min 5 s', '3 h 2 min', '2 d 4 h'."""
-    if seconds is None:
-        return "—"
-    s = round(float(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
-    if s < 86400:
-        return f"{s // 3600} h {s % 3600 // 60} min"
-    return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
 def age_s(value: datetime | None) -> float | None:
@@ -116,22 +90,36 @@ def age_s(value: datetime | None) -> float | None:
     return None if value is None else (datetime.now(UTC) - value).total_seconds()
 
 
-def num(value: Any, digits: int = 1, unit: str = "") -> str:
-    """A number with fixed digits and a unit, or '—' for nothing (or not a number)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "—"
-    return f"{value:.{digits}f}" + (f" {unit}" if unit else "")
+def _label(value: Any, vocabulary: str = "kind") -> str:
+    return labels.label(value, vocabulary, i18n.current())
 
 
-def label(value: Any) -> str:
-    """'trapped_passenger' as 'trapped passenger'."""
-    return str(value or "").replace("_", " ")
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.policies["ext.i18n.trimmed"] = True
+# The translations are those of the request being rendered (a context variable set by
+# render()), so concurrent requests in two languages never see each other's.
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True)
+templates.env.filters.update(
+    time=lambda v: i18n.current().time(v), iso=iso,
+    duration=lambda v: i18n.current().duration(v), label=_label,
+    num=lambda v, digits=1, unit="": i18n.current().num(v, digits, unit))
+templates.env.globals.update(STATUS_LABELS=STATUS_LABELS, age_s=age_s)
 
 
-templates.env.filters.update(time=fmt_time, iso=iso, duration=fmt_duration, label=label,
-                             num=num)
-templates.env.globals.update(STATUS_LABELS=STATUS_LABELS, LEVEL_NAMES=LEVEL_NAMES,
-                             age_s=age_s)
+def lang_links(request: Request, current: str) -> list[dict[str, Any]]:
+    """The language switch: this page in each language (``?lang=`` replaced)."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != i18n.LANG_PARAM]
+    return [{"code": code, "name": name, "current": code == current,
+             "href": request.url.path + "?" + urlencode([*query, (i18n.LANG_PARAM, code)])}
+            for code, name in i18n.LANGUAGE_NAMES.items()]
+
+
+def page_lang(request: Request) -> tuple[i18n.Lang, bool]:
+    """The language and zone of a page, and whether ``?lang=`` picked the language."""
+    settings = request.app.state.settings
+    code, picked = i18n.choose(request, settings.default_lang)
+    return i18n.Lang(code, i18n.zone(settings.timezone)), picked
 
 
 def roles(principal: Principal) -> dict[str, bool]:
@@ -147,18 +135,24 @@ def roles(principal: Principal) -> dict[str, bool]:
 def render(request: Request, template: str, principal: Principal | None, *,
            status_code: int = 200, **context: Any) -> HTMLResponse:
     """A page, with the signed-in organization and its roles in the context."""
-    ctx = {"principal": principal, **(roles(principal) if principal else {}), **context}
-    response = templates.TemplateResponse(request, template, ctx, status_code=status_code,
-                                          headers=SECURITY_HEADERS)
+    lang, picked = page_lang(request)
+    i18n.use(lang)
+    ctx = {"principal": principal, **(roles(principal) if principal else {}),
+           "lang": lang, "lang_links": lang_links(request, lang.code),
+           "script_strings": labels.script_strings(lang), **context}
+    response = templates.TemplateResponse(
+        request, template, ctx, status_code=status_code,
+        headers={**SECURITY_HEADERS, "Content-Language": lang.code,
+                 "Vary": "Accept-Language, Cookie"})
+    if picked:
+        i18n.remember(response, lang.code, secure=request.url.scheme == "https")
     return response
 
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
     """An HTML error page (the pages answer like the API: 404 across scopes, 403, 422)."""
-    titles = {401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
-              409: "Conflict", 422: "Invalid request"}
     return render(request, "error.html", None, status_code=status_code,
-                  title=titles.get(status_code, "Error"), message=message)
+                  title=ERROR_TITLES.get(status_code, N_("Error")), message=message)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

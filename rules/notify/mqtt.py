@@ -70,7 +70,7 @@ class AlertPublisher:
 
     def publish(self, alert: dict[str, Any]) -> None:
         """Queue the alert object for its elevator's alerts topic."""
-        payload = json.dumps(alert, default=str, separators=(",", ":"))
+        payload = json.dumps(alert, default=str, separators=(",", ":"), ensure_ascii=False)
         info = self._client.publish(alert_topic(self.settings, alert["elevator_id"]),
                                     payload, qos=1, retain=False)
         with self._lock:

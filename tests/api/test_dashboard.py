@@ -174,7 +174,11 @@ def test_supervision_view_is_for_supervision_and_admin(world: World, db):
         assert "/api/v1/reports/response?" in page and "format=csv" in page
         csv_link = re.search(r'href="(/api/v1/reports/response\?[^"]+)"', page).group(1)
         r = c.get(csv_link.replace("&amp;", "&"))
-        assert r.status_code == 200 and r.text.startswith("org_id,org_name")
+        # The page's download is in the page's language (English here); a script asking
+        # the API with no language gets the machine column names.
+        assert r.status_code == 200 and r.text.startswith("organization id,organization,")
+        bare = c.get(re.sub(r"&lang=[^&]*", "", csv_link.replace("&amp;", "&")))
+        assert bare.text.startswith("org_id,org_name")
         assert c.get("/supervision", params={"district": "D2"}).status_code == 403
         assert c.get("/supervision", params={"start": "2026-13-45"}).status_code == 422
         assert c.get("/supervision", params={"start": "2030-01-02",

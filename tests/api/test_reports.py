@@ -187,3 +187,28 @@ def test_a_district_named_in_chinese_downloads_with_its_name(world: World, db):
         assert "雁塔区" in unquote(disposition.split("filename*=UTF-8''")[1])
     history = rows(r.text)
     assert [h["site_name"] for h in history] == ["大雁塔小区"]
+
+
+def test_a_chinese_download_has_chinese_columns_and_file_name(world: World, db):
+    from urllib.parse import unquote
+
+    world.org("雁塔区市场监督管理局", "supervision", "雁塔区")
+    world.org("曲江物业", "property")
+    world.site("大雁塔小区", "雁塔区", "曲江物业")
+    world.elevator("YT-1", "大雁塔小区")
+    raise_alert(db, "YT-1", "trapped_passenger", "critical", at=ago(3))
+    caller = world.as_("雁塔区市场监督管理局")
+    r = caller.get("/reports/alerts.csv", params={"district": "雁塔区", "lang": "zh-CN"})
+    assert r.status_code == 200, r.text
+    name = unquote(r.headers["content-disposition"].split("filename*=UTF-8''")[1])
+    assert name.startswith("whistle-告警记录-雁塔区-") and name.endswith(".csv")
+    [row] = rows(r.text)
+    assert row["小区"] == "大雁塔小区" and row["告警类型"] == "trapped_passenger"
+    report = caller.get("/reports/response", params={"format": "csv", "lang": "zh-CN"})
+    assert report.text.startswith("单位编号,单位,单位类型") and "全部单位" in report.text
+    # The dashboard's cookie chooses too; a language we do not serve leaves machine names.
+    caller.cookies.set("whistle_lang", "zh-CN")
+    assert caller.get("/reports/alerts.csv").text.startswith("告警编号,")
+    caller.cookies.clear()
+    assert caller.get("/reports/alerts.csv", params={"lang": "fr"}).text.startswith("id,")
+    assert caller.get("/reports/alerts.csv", params={"lang": "x" * 40}).status_code == 422

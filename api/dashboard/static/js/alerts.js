@@ -70,8 +70,9 @@
     box && box.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
     try {
       var a = await Whistle.api("POST", "/alerts/" + id + "/" + action, body);
-      Whistle.toast({ack: "Reported for duty", arrive: "Arrival on site recorded",
-                     resolve: "Resolved"}[action] + ": " + a.kind.replace(/_/g, " ") + " on " + a.elevator_id);
+      Whistle.toast(Whistle.t("toast.done", {action: Whistle.t("toast." + action),
+                                             kind: Whistle.word("kind", a.kind),
+                                             elevator: a.elevator_id}));
       if (queue) await refreshRow(id); else await refreshMain();
     } catch (err) {
       if (error) error.textContent = err.message;

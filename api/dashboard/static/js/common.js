@@ -1,27 +1,40 @@
 /* Whistle dashboard: what every page shares. No framework, no build step. */
 "use strict";
 window.Whistle = (function () {
-  function pad(n) { return String(n).padStart(2, "0"); }
+  /* Every word the scripts show comes from the page (#whistle-i18n), translated by the
+     server in the page's language; the scripts have no strings of their own. */
+  var I18N = (function () {
+    var el = document.getElementById("whistle-i18n");
+    try { return JSON.parse(el ? el.textContent : "{}"); } catch (e) { return {}; }
+  })();
+  var TEXT = I18N.text || {}, UNITS = I18N.units || {}, VOCAB = I18N.vocabulary || {};
 
-  function localTime(d) {
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  /* A text of the page's language, with {name} replaced from vars. */
+  function t(key, vars) {
+    var text = TEXT[key] === undefined ? key : TEXT[key];
+    return text.replace(/\{(\w+)\}/g, function (m, name) {
+      return vars && vars[name] !== undefined ? String(vars[name]) : m;
+    });
+  }
+
+  /* A stored value in the page's words ("trapped_passenger" as 困人). */
+  function word(vocabulary, value) {
+    var words = VOCAB[vocabulary] || {};
+    return words[value] || String(value).replace(/_/g, " ");
   }
 
   function duration(s) {
+    var u = function (k) { return " " + (UNITS[k] || k); };
     s = Math.max(0, Math.round(s));
-    if (s < 60) return s + " s";
-    if (s < 3600) return Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : "");
-    if (s < 86400) return Math.floor(s / 3600) + " h " + Math.floor(s % 3600 / 60) + " min";
-    return Math.floor(s / 86400) + " d " + Math.floor(s % 86400 / 3600) + " h";
+    if (s < 60) return s + u("s");
+    if (s < 3600) return Math.floor(s / 60) + u("min") + (s % 60 ? " " + (s % 60) + u("s") : "");
+    if (s < 86400) return Math.floor(s / 3600) + u("h") + " " + Math.floor(s % 3600 / 60) + u("min");
+    return Math.floor(s / 86400) + u("d") + " " + Math.floor(s % 86400 / 3600) + u("h");
   }
 
-  /* Times are rendered in UTC by the server; show them in the browser's time zone. */
+  /* Times are rendered by the server in WHISTLE_TIMEZONE (with the zone); only the ages
+     ("3 min") change while the page is open. */
   function localize(root) {
-    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
-      var d = new Date(el.getAttribute("datetime"));
-      if (!isNaN(d)) { el.title = el.textContent; el.textContent = localTime(d); }
-    });
     (root || document).querySelectorAll(".age[data-since]").forEach(function (el) {
       var d = new Date(el.dataset.since);
       if (!isNaN(d)) el.textContent = duration((Date.now() - d) / 1000);
@@ -40,7 +53,7 @@ window.Whistle = (function () {
     try { data = await r.json(); } catch (e) { data = null; }
     if (r.status === 401) { location.href = "/signin?next=" + encodeURIComponent(location.pathname); }
     if (!r.ok) {
-      var err = new Error((data && data.detail) || ("HTTP " + r.status));
+      var err = new Error((data && data.detail) || t("error.http", {status: r.status}));
       err.status = r.status;
       throw err;
     }
@@ -67,10 +80,10 @@ window.Whistle = (function () {
       if (live) { live.hidden = false; live.dataset.state = state; live.textContent = text; }
     }
     source.onopen = function () {
-      show("live", "● live");
+      show("live", t("live.live"));
       if (lost) { lost = false; callback(null); }
     };
-    source.onerror = function () { lost = true; show("lost", "○ reconnecting…"); };
+    source.onerror = function () { lost = true; show("lost", t("live.lost")); };
     source.addEventListener("alert", function (ev) {
       try { callback(JSON.parse(ev.data)); } catch (e) { console.error(e); }
     });
@@ -88,5 +101,6 @@ window.Whistle = (function () {
     }, 15000);
   });
 
-  return {api: api, toast: toast, onAlert: onAlert, localize: localize, duration: duration};
+  return {api: api, toast: toast, onAlert: onAlert, localize: localize, duration: duration,
+          t: t, word: word, lang: I18N.lang || "en", zone: I18N.zone || "UTC"};
 })();

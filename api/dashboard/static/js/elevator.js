@@ -7,18 +7,26 @@
   var BUCKETS = {1: [10, "10s"], 3: [30, "30s"], 12: [120, "2m"], 24: [300, "5m"]};
   var CHARTS = {
     position: {
-      series: [["position", "pos_avg", "m", "#0969da"], ["lowest", "pos_min", "m", "#9ec5fe"],
-               ["highest", "pos_max", "m", "#9ec5fe"], ["speed (max)", "speed_max", "mps", "#bf3989"]],
+      series: [["chart.position", "pos_avg", "m", "#0969da"], ["chart.lowest", "pos_min", "m", "#9ec5fe"],
+               ["chart.highest", "pos_max", "m", "#9ec5fe"], ["chart.speed_max", "speed_max", "mps", "#bf3989"]],
       axes: [["m", "m", 1], ["mps", "m/s", 1]]
     },
-    load: {series: [["average", "load_avg", "kg", "#1a7f37"], ["max", "load_max", "kg", "#8fd19e"]],
+    load: {series: [["chart.average", "load_avg", "kg", "#1a7f37"], ["chart.max", "load_max", "kg", "#8fd19e"]],
            axes: [["kg", "kg"]]},
-    temperature: {series: [["average", "temp_avg", "c", "#bc4c00"], ["max", "temp_max", "c", "#fb8f44"]],
+    temperature: {series: [["chart.average", "temp_avg", "c", "#bc4c00"], ["chart.max", "temp_max", "c", "#fb8f44"]],
                   axes: [["c", "°C", 1]]},
-    vibration: {series: [["average", "vib_avg", "v", "#8250df"], ["max", "vib_max", "v", "#c297ff"]],
+    vibration: {series: [["chart.average", "vib_avg", "v", "#8250df"], ["chart.max", "vib_max", "v", "#c297ff"]],
                 axes: [["v", "m/s²", 2]]}
   };
   var plots = {};
+  var ZONE = box.dataset.zone || Whistle.zone;
+  var CLOCK = new Intl.DateTimeFormat(Whistle.lang, {timeZone: ZONE, hour: "2-digit",
+                                                     minute: "2-digit", hourCycle: "h23"});
+  var STAMP = new Intl.DateTimeFormat(Whistle.lang, {timeZone: ZONE, year: "numeric",
+    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    hourCycle: "h23"});
+  function clock(ts) { return CLOCK.format(new Date(ts * 1000)); }
+  function stamp(ts) { return STAMP.format(new Date(ts * 1000)); }
 
   function columns(rows, keys, step) {
     var cols = [[]].concat(keys.map(function () { return []; }));
@@ -50,18 +58,21 @@
       el.dataset.points = String(rows.length);
       if (!values) {
         el.dataset.state = "empty";
-        el.textContent = "No data in this period.";
+        el.textContent = Whistle.t("chart.empty");
         return;
       }
       var opts = {
         width: Math.max(280, el.clientWidth), height: 190,
         scales: {x: {time: true}},
+        /* The time axis in WHISTLE_TIMEZONE (as every time on the pages), not the browser's. */
+        tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), ZONE); },
         legend: {live: true},
-        series: [{}].concat(spec.series.map(function (s) {
-          return {label: s[0], scale: s[2], stroke: s[3], width: 1.5, spanGaps: false,
+        series: [{label: Whistle.t("chart.time") + " (" + ZONE + ")",
+                  value: function (u, v) { return v == null ? "—" : stamp(v); }}].concat(spec.series.map(function (s) {
+          return {label: Whistle.t(s[0]), scale: s[2], stroke: s[3], width: 1.5, spanGaps: false,
                   value: function (u, v) { return v == null ? "—" : v.toFixed(2); }};
         })),
-        axes: [{}].concat(spec.axes.map(function (a, i) {
+        axes: [{values: function (u, vals) { return vals.map(function (v) { return v == null ? "" : clock(v); }); }}].concat(spec.axes.map(function (a, i) {
           return {scale: a[0], label: a[1], side: i === 0 ? 3 : 1, size: 56,
                   grid: {show: i === 0},
                   values: function (u, vals) { return vals.map(function (v) { return v == null ? "" : v.toFixed(a[2] || 0); }); }};
@@ -85,13 +96,13 @@
         "/telemetry?bucket=" + b[1] + "&start=" + encodeURIComponent(start.toISOString()) +
         "&end=" + encodeURIComponent(end.toISOString()));
       note.textContent = rows.length
-        ? "Per " + b[1] + " bucket: averages and extremes of " +
-          rows.reduce(function (n, r) { return n + (r.samples || 0); }, 0) + " samples."
-        : "No telemetry in the last " + hours + " h.";
+        ? Whistle.t("chart.note", {bucket: b[1], samples:
+            rows.reduce(function (n, r) { return n + (r.samples || 0); }, 0)})
+        : Whistle.t("chart.none", {hours: hours});
       draw(rows, b[0]);
       box.dataset.loaded = "true";
     } catch (err) {
-      note.textContent = "Could not load the history: " + err.message;
+      note.textContent = Whistle.t("chart.failed", {error: err.message});
     }
   }
 

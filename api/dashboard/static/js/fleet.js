@@ -1,10 +1,8 @@
 /* The fleet: tiles follow the alert stream (each change refetches its elevator). */
 "use strict";
 (function () {
-  var LABELS = {
-    normal: ["✓", "Normal"], warning: ["!", "Warning"], fault: ["✖", "Fault"],
-    offline: ["⌁", "Offline"], out_of_service: ["⊘", "Out of service"], unknown: ["?", "Unknown"]
-  };
+  var ICONS = {normal: "✓", warning: "!", fault: "✖", offline: "⌁", out_of_service: "⊘",
+               unknown: "?"};
   var RANK = {critical: 0, major: 1, minor: 2, warning: 3};
   var fleet = document.getElementById("fleet");
   var wanted = fleet ? fleet.dataset.filterStatus : "";
@@ -15,7 +13,7 @@
     tile.classList.add("status-" + status);
     tile.dataset.status = status;
     var badge = tile.querySelector(".status-badge");
-    var label = LABELS[status] || ["?", status];
+    var label = [ICONS[status] || "?", Whistle.word("status", status)];
     badge.className = "status-badge status-" + status;
     badge.dataset.status = status;
     badge.querySelector(".icon").textContent = label[0];
@@ -31,8 +29,8 @@
     });
     if (!alerts.length) { line.textContent = ""; return; }
     var a = alerts[0];
-    line.textContent = a.kind.replace(/_/g, " ") + " · " + a.severity +
-      (a.state === "acknowledged" ? " · acknowledged" : "") +
+    line.textContent = Whistle.word("kind", a.kind) + " · " + Whistle.word("severity", a.severity) +
+      (a.state === "acknowledged" ? " · " + Whistle.t("tile.acknowledged") : "") +
       (alerts.length > 1 ? " (+" + (alerts.length - 1) + ")" : "");
   }
 

@@ -1,0 +1,204 @@
+"""The Simplified Chinese words of the pages (GLOSSARY.md), written into the zh_CN catalogue.
+
+Run after `pybabel extract` (see README, "Translations"): `python tools/zh_cn.py` fills
+api/locales/zh_CN/LC_MESSAGES/messages.po from api/locales/messages.pot and this table, and
+writes the English catalogue (source strings, empty translations). A msgid missing here is
+left untranslated, which tests/test_catalogues.py reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po, write_po
+
+ZH: dict[str, str] = {
+    # pages, headings, navigation
+    "Fleet": "电梯总览", "Alert queue": "告警队列", "Supervision": "监管统计",
+    "Main": "主导航", "Language": "语言", "Sign in": "登录", "Sign out": "退出登录",
+    "Live updates from the alert stream": "告警实时推送", "connecting…": "正在连接…",
+    "● live": "● 实时", "○ reconnecting…": "○ 正在重新连接…",
+    "Times are shown in %(zone)s.": "页面时间均为%(zone)s。",
+    "Back to the fleet": "返回电梯总览",
+    "Error": "出错了", "Sign-in needed": "需要登录", "Not allowed": "无权操作",
+    "Not found": "未找到", "Conflict": "冲突", "Invalid request": "请求有误",
+    # sign-in
+    "Whistle shows each organization the elevators it answers for. Sign in with your "
+    "organization's API token; your administrator gives it to you.":
+        "Whistle 向每个单位展示其负责的电梯。请使用本单位的访问令牌登录，令牌由系统管理员发放。",
+    "Organization token": "单位访问令牌",
+    "The token is kept in a session cookie that scripts cannot read, and forgotten when you "
+    "sign out.": "令牌保存在脚本无法读取的会话 Cookie 中，退出登录后即被清除。",
+    "Your token is no longer valid; sign in again.": "访问令牌已失效，请重新登录。",
+    "The form is too large.": "提交的内容过大。",
+    "Enter your organization's API token.": "请输入本单位的访问令牌。",
+    "This token is unknown or has been revoked.": "该访问令牌不存在或已被吊销。",
+    # fleet
+    "%(count)s elevator visible to %(org)s": "%(org)s 可查看 %(count)s 台电梯",
+    "Elevators by status": "按状态统计电梯", "Filter the fleet": "筛选电梯",
+    "District": "辖区", "Site": "小区", "Status": "状态", "all": "全部", "Filter": "筛选",
+    "Clear": "清除筛选", "No elevator matches.": "没有符合条件的电梯。",
+    "Normal": "正常", "Warning": "提示", "Fault": "故障", "Offline": "离线",
+    "Out of service": "停用", "Unknown": "未知",
+    # severities, kinds, states, actions
+    "critical": "紧急", "major": "严重", "minor": "一般", "warning": "提示",
+    "trapped passenger": "困人", "door open while moving": "开门运行", "overspeed": "超速",
+    "overrun": "冲顶 / 蹲底", "safety circuit open": "安全回路断开", "power loss": "停电",
+    "leveling error": "平层异常", "door fault": "门系统故障", "motor overheat": "电机过热",
+    "abnormal vibration": "运行振动异常", "alarm pressed": "轿厢紧急报警", "offline": "离线",
+    "sealed but in use": "封停后运行", "inspection overdue": "定期检验超期",
+    "maintenance overdue": "维保超期", "door closing slow": "关门迟缓",
+    "open": "待报到", "acknowledged": "已报到", "resolved": "处置完成",
+    "raised": "吹哨", "updated": "更新", "reported for duty": "报到",
+    "arrived on site": "到场", "escalated": "升级", "notified": "已通知", "noted": "备注",
+    # organizations and levels
+    "admin": "系统管理员", "property company": "物业公司", "maintenance company": "维保单位",
+    "supervision": "市场监督管理局", "residents' committee": "社区居委会",
+    "street office": "街道办事处", "rescue organization": "应急救援机构",
+    "property": "物业", "maintenance": "维保", "community and street": "社区和街道",
+    # values of records and telemetry
+    "pass": "合格", "conditional": "限期整改", "fail": "不合格",
+    "closed": "已关闭", "opening": "正在开门", "closing": "正在关门",
+    "normal": "正常", "inspection": "检修", "fire service": "消防",
+    "out of service": "停用", "mains": "市电", "backup": "备用电源", "none": "断电",
+    "online": "在线", "delivered": "已送达", "to be retried": "待重试", "given up": "已放弃",
+    "pending": "待发送",
+    # durations
+    "s": "秒", "min": "分", "h": "小时", "d": "天",
+    # queue and alert rows
+    "Open and acknowledged alerts, most severe first, then longest waiting. An alert nobody "
+    "reports for duty on climbs the chain: property, maintenance, community and street, "
+    "supervision.":
+        "待报到和已报到的告警，先按严重程度、再按等待时长排列。无人报到的告警会沿责任链逐级升级："
+        "物业、维保、社区和街道、市场监管。",
+    "Alerts waiting for someone to report for duty or resolve them": "等待报到或处置的告警",
+    "Severity": "级别", "Alert": "告警", "Elevator": "电梯", "Waiting": "已等待",
+    "State": "状态", "Escalation": "升级", "Responsible then": "当时责任单位",
+    "Actions": "操作", "Nothing waiting. All clear.": "暂无待处理告警，一切正常。",
+    "Recently resolved": "最近处置完成", "Opened": "发生时间", "Resolved": "处置完成",
+    "By": "处理人", "Note": "处置说明", "None yet.": "暂无。",
+    "Report for duty": "报到", "Arrived on site": "已到场", "What was done": "处置情况",
+    "Resolve": "处置完成", "on site after %(d)s": "%(d)s 后到场", "on site due by": "应到场时间",
+    "LATE": "超时", "by %(who)s": "%(who)s", "on site": "到场", "level %(n)s": "第 %(n)s 级",
+    "called: %(names)s": "已通知：%(names)s",
+    "level %(n)s (%(name)s)": "第 %(n)s 级（%(name)s）", "called %(names)s": "已通知 %(names)s",
+    "webhook": "Webhook 推送", "by dispatch": "平台派发", "grouped": "合并发送",
+    "by arriving on site": "到场即报到",
+    "rescue late: nobody on site within the limit": "救援超时：规定时间内无人到场",
+    # alert page
+    "%(kind)s on %(elevator)s": "%(elevator)s：%(kind)s", "alert %(id)s": "告警 %(id)s",
+    "on": "电梯", "now": "当前", "State:": "状态：", "Condition began": "异常开始",
+    "%(age)s ago": "%(age)s前", "Raised by Whistle": "Whistle 吹哨时间",
+    "Responsible when it happened": "发生时的责任单位", "Reported for duty": "报到",
+    "nobody yet": "尚无人", "On site": "到场", "not yet": "尚未", "Rescue clock": "救援计时",
+    "arrival due within %(limit)s, by": "须在 %(limit)s 内到场，截止", "arrived after %(d)s":
+        "%(d)s 后到场", "Escalation:": "升级：", "called": "已通知", "not called yet": "尚未通知",
+    "No organization is on record for this elevator's chain.":
+        "这台电梯的责任链上没有登记任何单位。",
+    "Details": "详情", "Audit trail": "处理记录", "When": "时间", "What": "事项", "Who": "操作人",
+    "Organization": "单位",
+    # elevator page
+    "Registry": "登记信息", "Floors": "楼层", "%(low)s to %(high)s, travel %(travel)s":
+        "%(low)s 层至 %(high)s 层，提升高度 %(travel)s", "Rated speed": "额定速度",
+    "Rated load": "额定载重量", "Model": "型号", "Rescue code": "救援识别码",
+    "Registration code": "设备代码", "Registered": "登记时间", "Next inspection": "下次检验日期",
+    "no due date": "未设定", "Sealed": "封停", "yes": "是", "since": "自", "no": "否",
+    "Responsible": "责任单位", "Nobody on record.": "没有登记任何单位。",
+    "Property organizations over time": "历任物业公司", "From": "起", "Until": "止",
+    "Recorded by": "登记人", "Current state": "当前状态", "Last message": "最后一条消息",
+    "Connection": "连接", "Sample of": "数据时间", "Floor": "楼层", "Speed": "速度",
+    "Door": "轿门", "lock open": "门锁断开", "Load": "载重", "occupied": "有人",
+    "Motor temperature": "电机温度", "Mode / power": "运行模式 / 电源", "Fault code": "故障代码",
+    "Alarm": "紧急报警", "pressed": "已按下", "Data": "数据", "none received yet": "尚未收到",
+    "The last hours": "最近几小时", "Time range": "时间范围",
+    "Loading the bucketed history…": "正在加载历史数据…",
+    "Position (m) and speed (m/s)": "位置（m）与速度（m/s）", "Load (kg)": "载重（kg）",
+    "Motor temperature (°C)": "电机温度（°C）",
+    "Ride vibration (RMS, m/s²)": "运行振动（RMS，m/s²）",
+    "Alerts": "告警", "responsible then: %(org)s": "当时责任单位：%(org)s",
+    "No alerts on record.": "没有告警记录。", "Inspections": "定期检验", "Result": "检验结论",
+    "Seal": "封停", "Next due": "下次检验", "Notes": "备注", "sealed": "封停",
+    "unsealed": "解除封停", "None recorded.": "暂无记录。", "Record an inspection": "登记检验",
+    "Unseal: back in service": "解除封停：恢复使用", "Seal: take out of service": "封停：停止使用",
+    "Record without changing the seal": "仅登记，不改变封停状态", "Maintenance": "维护保养",
+    "Record maintenance": "登记维保",
+    # charts (script)
+    "No data in this period.": "该时段没有数据。",
+    "Per {bucket} bucket: averages and extremes of {samples} samples.":
+        "每 {bucket} 一格：{samples} 个采样的平均值与极值。",
+    "No telemetry in the last {hours} h.": "最近 {hours} 小时没有监测数据。",
+    "Could not load the history: {error}": "无法加载历史数据：{error}",
+    "position": "位置", "lowest": "最低", "highest": "最高", "speed (max)": "速度（最大）",
+    "average": "平均", "max": "最大", "time": "时间", "Arrival on site recorded": "已登记到场",
+    "request failed (HTTP {status})": "请求失败（HTTP {status}）",
+    "{action}: {kind} on {elevator}": "{action}：{elevator} {kind}",
+    # supervision
+    ": ": "：",
+    "Who answered for each alert and how fast, %(first)s to %(last)s (alerts whose condition "
+    "began in these days, %(zone)s). Times run from when an organization was called to its "
+    "own acknowledgement or arrival.":
+        "%(first)s 至 %(last)s 期间（按异常开始时间统计，%(zone)s）各告警由谁负责、响应多快。"
+        "时长从通知该单位起，计至其报到或到场。",
+    "To": "至", "Show": "查询", "Download this report (CSV)": "下载本报表（CSV）",
+    "Download alert history (CSV)": "下载告警记录（CSV）", "alert": "条告警",
+    "median to report for duty": "报到用时中位数", "worst to report for duty": "报到最长用时",
+    "median to arrive": "到场用时中位数",
+    "rescues late (over %(n)s min)": "救援超时（超过 %(n)s 分钟）",
+    "never reported for duty": "始终无人报到", "inspections overdue": "定期检验超期",
+    "Response statistics per organization": "各单位响应统计", "Elevators": "电梯数",
+    "Alerts received": "收到告警", "Trapped passengers": "困人救援", "Overdue now": "当前超期",
+    "count": "次数", "median": "中位数", "worst": "最长", "rescues": "救援次数", "late": "超时",
+    "inspections": "定期检验", "%(n)s never reported for duty": "%(n)s 条始终无人报到",
+    "No organization answered for anything here in this period.": "该时段内没有单位承担任何告警。",
+    "Generated": "生成于",
+    "A rescue is late when nobody arrived on site within %(limit)s minutes of the alert, or "
+    "the passenger was still trapped then with nobody on site. Maintenance is overdue after "
+    "%(days)s days without a record.":
+        "告警后 %(limit)s 分钟内无人到场，或届时乘客仍被困且无人在场，即为救援超时。"
+        "超过 %(days)s 天没有维保记录即为维保超期。",
+    # CSV columns and file names
+    "organization id": "单位编号", "organization": "单位", "organization kind": "单位类型",
+    "organization district": "单位辖区", "elevators": "电梯数", "alerts received": "收到告警数",
+    "median to report for duty (s)": "报到用时中位数（秒）",
+    "worst to report for duty (s)": "报到最长用时（秒）",
+    "median to arrive (s)": "到场用时中位数（秒）",
+    "worst to arrive (s)": "到场最长用时（秒）", "rescues late": "救援超时次数",
+    "alert id": "告警编号", "elevator id": "电梯编号", "elevator": "电梯名称", "site": "小区",
+    "district": "辖区", "alert kind": "告警类型", "severity": "级别", "state": "状态",
+    "condition began": "异常开始时间", "responsible organization id": "责任单位编号",
+    "responsible organization": "责任单位", "escalation level": "升级级别",
+    "reported for duty at": "报到时间", "reported for duty by": "报到人",
+    "organization that reported for duty": "报到单位", "arrived on site at": "到场时间",
+    "arrived on site by": "到场人", "resolved at": "处置完成时间", "resolved by": "处置人",
+    "time to report for duty (s)": "报到用时（秒）", "time to arrive (s)": "到场用时（秒）",
+    "rescue late": "救援超时", "note": "处置说明", "all organizations": "全部单位",
+    "whistle-response": "whistle-响应统计", "whistle-alerts": "whistle-告警记录",
+}
+
+ROOT = Path(__file__).resolve().parent.parent / "api" / "locales"
+
+
+def main() -> None:
+    """Write both catalogues from the template."""
+    with (ROOT / "messages.pot").open("rb") as f:
+        template = read_po(f)
+    for locale, table in (("zh_CN", ZH), ("en", {})):
+        cat = Catalog(locale=locale, domain="messages", project="Whistle",
+                      charset="utf-8")
+        for m in template:
+            if not m.id:
+                continue
+            key = m.id[0] if isinstance(m.id, tuple) else m.id
+            text = table.get(key, "")
+            cat.add(m.id, (text,) * cat.num_plurals if isinstance(m.id, tuple) else text)
+        out = ROOT / locale / "LC_MESSAGES" / "messages.po"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("wb") as f:
+            write_po(f, cat, width=100, omit_header=False, sort_output=True)
+        missing = [m.id for m in cat if m.id and not m.string] if table else []
+        print(f"{out}: {len(cat)} messages, {len(missing)} untranslated {missing[:20]}")
+
+
+if __name__ == "__main__":
+    main()
