@@ -185,8 +185,13 @@ def main() -> None:
 def demo(
     elevators: Annotated[int, typer.Option(help="simulated elevators besides the tower")] = 12,
     seed: Annotated[int, typer.Option(help="seed of the simulated fleet")] = 7,
+    lang: Annotated[str | None, typer.Option(
+        help="zh-CN: the fleet and its organizations with Chinese names (Xi'an, 雁塔区); "
+             "en: English names; default: WHISTLE_DEFAULT_LANG")] = None,
 ) -> None:
     """Embedded database and broker, a simulated fleet with faults, and the dashboard."""
     from whistle.demo import run_demo
 
-    run_demo(_settings(), elevators=elevators, seed=seed)
+    if lang not in (None, "zh-CN", "en"):
+        raise typer.BadParameter("--lang is zh-CN or en")
+    run_demo(_settings(), elevators=elevators, seed=seed, lang=lang)

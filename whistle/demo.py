@@ -25,36 +25,29 @@ from rich.console import Console
 from rich.panel import Panel
 
 from core.settings import Settings
+from whistle import demo_names as names
 from whistle.embedded.ports import free_port, port_is_free
 
 log = structlog.get_logger(__name__)
 SCENARIO = "demo.toml"
 
-# Who answers for the demo fleet. District organizations are created for every district
-# the simulated sites are in; the tokens printed are those of the tower's district.
-ORGS = (
-    ("Riverside Property Services", "property"),
-    ("Reliable Lift Maintenance", "maintenance"),
-)
-DISTRICT_ORGS = (
-    ("{d} Special Equipment Supervision", "supervision"),
-    ("{d} Street Office", "street"),
-    ("{d} Community Committee", "community"),
-    ("{d} Lift Rescue Team", "rescue"),
-)
+# Who answers for the demo fleet, by language: see whistle/demo_names.py. District
+# organizations are created for every district the simulated sites are in; the tokens
+# printed are those of the tower's district.
 
 
 def _demo_file(settings: Settings) -> Path:
     return settings.data_dir / "demo.json"
 
 
-def _setup(api_url: str, admin_token: str, registry: dict[str, Any], state_file: Path
-           ) -> dict[str, Any]:
+def _setup(api_url: str, admin_token: str, registry: dict[str, Any], state_file: Path,
+           lang: str) -> dict[str, Any]:
     """Create organizations, tokens, sites and elevators once; reuse them on later runs."""
     from simulators import register
 
     if state_file.exists():
         state: dict[str, Any] = json.loads(state_file.read_text())
+        state.setdefault("lang", "en")
         return state
     headers = {"Authorization": f"Bearer {admin_token}"}
     with httpx.Client(base_url=f"{api_url}/api/v1", headers=headers, timeout=30) as api:
@@ -71,15 +64,15 @@ def _setup(api_url: str, admin_token: str, registry: dict[str, Any], state_file:
             orgs[name] = created
             return created
 
-        prop = org(*ORGS[0])
-        maint = org(*ORGS[1])
+        prop = org(*names.ORGS[lang][0])
+        maint = org(*names.ORGS[lang][1])
         districts = sorted({s["district"] for s in registry["sites"]})
         for d in districts:
-            for name, kind in DISTRICT_ORGS:
-                org(name.format(d=d), kind, d)
+            for name, kind in names.DISTRICT_ORGS[lang]:
+                org(names.district_org(name, d), kind, d)
         register(api_url, admin_token, registry, property_org_id=prop["id"],
                  maintenance_org_id=maint["id"])
-    state = {"orgs": orgs, "tower_district": registry["sites"][0]["district"]}
+    state = {"orgs": orgs, "tower_district": registry["sites"][0]["district"], "lang": lang}
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.touch(mode=0o600)
     state_file.write_text(json.dumps(state, indent=2))
@@ -88,26 +81,29 @@ def _setup(api_url: str, admin_token: str, registry: dict[str, Any], state_file:
 
 def _print_welcome(console: Console, url: str, admin_token: str, state: dict[str, Any]
                    ) -> None:
-    d = state["tower_district"]
+    d, lang = state["tower_district"], state["lang"]
+    orgs, district_orgs = names.ORGS[lang], names.DISTRICT_ORGS[lang]
+    say = names.WELCOME[lang]
     console.print(Panel.fit(
-        f"[bold]Dashboard[/bold]  {url}/\n[bold]API[/bold]        {url}/api/v1\n"
-        f"[bold]OpenAPI[/bold]    {url}/docs", title="Whistle demo"))
+        f"[bold]{say['dashboard']}[/bold]  {url}/?lang={lang}\n[bold]API[/bold]  {url}/api/v1\n"
+        f"[bold]OpenAPI[/bold]  {url}/docs", title=say["title"]))
     rows = [
-        ("admin", "sees everything", admin_token),
-        (ORGS[0][0], "the elevators it manages", state["orgs"][ORGS[0][0]]["token"]),
-        (ORGS[1][0], "the elevators it maintains", state["orgs"][ORGS[1][0]]["token"]),
-    ] + [(name.format(d=d), f"every elevator in {d}",
-          state["orgs"][name.format(d=d)]["token"]) for name, _ in DISTRICT_ORGS[:2]]
-    console.print("Sign in with one of these tokens:")
+        (say["admin"], say["everything"], admin_token),
+        (orgs[0][0], say["manages"], state["orgs"][orgs[0][0]]["token"]),
+        (orgs[1][0], say["maintains"], state["orgs"][orgs[1][0]]["token"]),
+    ] + [(names.district_org(name, d), say["district"].format(d=d),
+          state["orgs"][names.district_org(name, d)]["token"])
+         for name, _ in district_orgs[:2]]
+    console.print(say["sign_in"])
     for who, sees, token in rows:
         # printed whole, never wrapped or cut: people copy them
         console.print(f"  [bold]{who}[/bold] ({sees})", highlight=False)
         console.print(f"    {token}", highlight=False, soft_wrap=True)
-    console.print("\nA passenger gets trapped in the tower 3 minutes in; watch the alert climb "
-                  "the escalation chain until someone reports for duty. Ctrl-C stops.\n")
+    console.print("\n" + say["story"] + "\n")
 
 
-def run_demo(settings: Settings, *, elevators: int, seed: int) -> None:
+def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None = None
+             ) -> None:
     """Run until Ctrl-C (see the module docstring)."""
     from simulators import Fleet, FleetConfig
     from whistle.assembly import Whistle
@@ -124,9 +120,14 @@ def run_demo(settings: Settings, *, elevators: int, seed: int) -> None:
         url = whistle.url
         sim: subprocess.Popen[bytes] | None = None
         try:
-            registry = Fleet(FleetConfig(elevators=elevators, seed=seed,
-                                         buildings="mixed")).registry()
-            state = _setup(url, ready.admin_token, registry, _demo_file(ready))
+            registry = names.localise(Fleet(FleetConfig(elevators=elevators, seed=seed,
+                                                        buildings="mixed")).registry(),
+                                      lang or ready.default_lang)
+            state = _setup(url, ready.admin_token, registry, _demo_file(ready),
+                           lang or ready.default_lang)
+            if lang is not None and state["lang"] != lang:
+                console.print(f"[yellow]the data folder holds the {state['lang']} demo fleet; "
+                              "it is kept (remove the data folder for a fresh one)")
             scenario = resources.files("simulators").joinpath("scenarios", SCENARIO)
             sim = subprocess.Popen(
                 [sys.executable, "-m", "simulators", "--elevators", str(elevators),
