@@ -39,6 +39,9 @@ def test_rescue_and_registration_codes_are_unique_where_they_must_be_and_searcha
     assert found("12345") == ["QJ-1", "YT-1"]
     assert found("31106101002019030001") == ["YT-1"]
     assert found("yt-") == ["YT-1"] and found("%") == [] and found("Lift QJ") == ["QJ-1"]
+    for bad in ("", "x" * 101):
+        r = world.admin.get("/elevators", params={"q": bad})
+        assert r.status_code == 422 and "q" in r.text
     got = ok(world.admin.get("/elevators/YT-1"))
     assert got["rescue_code"] == "12345" and got["registration_code"] == "31106101002019030001"
     # Scoped like every list: another property company finds nothing by the code.

@@ -17,44 +17,45 @@ from tests.rules.test_engine_helpers import (
 )
 
 
-def live_feed(samples: list[tuple[int, tuple[int, Sample]]]) -> list:
+def live_feed(samples: list[tuple[int, tuple[int, Sample]]]) -> list:  # (clock, sample)
     """Feed one sample per call, each with the service clock of its arrival."""
     e = engine(info())
     return [t for clock, sample in samples for t in e.process(batch([sample]), now_us=clock)]
 
 
-def test_a_sample_from_the_future_does_not_hold_back_a_trapped_passenger() -> None:
+Stamped = tuple[int, Sample]
+
+
+def forged_stream() -> tuple[list[Stamped], Stamped, list[Stamped]]:
+    """5 s of a car at rest, one forged sample dated 240 s ahead (under the 5 minutes that
+    are rejected), then 40 s of a passenger trapped between floors, starting now."""
     car = Car(pos=10.5)
     car.rest(5)
-    # One forged sample dated four minutes ahead (under the 5 minutes that are rejected).
     forged_at = car.t_us + 240 * US
     forged = (forged_at, Sample(ts=forged_at // 1000, floor=3, speed_mps=0.0, door="closed",
                                 pos_m=10.5, seq=999))
     genuine = Car(pos=10.5, t_us=car.t_us)
     genuine.rest(40, occupied=True)
-    arrivals = [(ts, (ts, s)) for ts, s in car.take()]
-    arrivals.append((car.t_us, forged))  # arrives now, dated 240 s ahead
-    trapped_from = car.t_us  # the genuine samples start here
-    arrivals += [(ts, (ts, s)) for ts, s in genuine.take()]
-    out = live_feed(arrivals)
-    hit = raised(out, "trapped_passenger")
+    return car.take(), forged, genuine.take()
+
+
+def test_a_sample_from_the_future_does_not_hold_back_a_trapped_passenger() -> None:
+    before, forged, genuine = forged_stream()
+    now = genuine[0][0]  # the forged sample arrives just before the genuine ones
+    arrivals = [(ts, (ts, s)) for ts, s in before] + [(now, forged)]
+    arrivals += [(ts, (ts, s)) for ts, s in genuine]
+    hit = raised(live_feed(arrivals), "trapped_passenger")
     assert len(hit) == 1, "the genuine samples after the forged one are still evaluated"
-    assert hit[0].at_us == trapped_from + 30 * US, "on time, not 4 minutes late"
+    assert hit[0].at_us == now + 30 * US, "on time, not 4 minutes late"
 
 
 def test_without_the_skew_guard_the_forged_sample_would_have_blinded_the_engine() -> None:
     # The same stream with the service clock far ahead (as if the forged sample were
     # genuine): then the genuine samples are late and cannot start the trapped timer.
-    car = Car(pos=10.5)
-    car.rest(5)
-    forged_at = car.t_us + 240 * US
-    forged = (forged_at, Sample(ts=forged_at // 1000, floor=3, speed_mps=0.0, door="closed",
-                                pos_m=10.5, seq=999))
-    genuine = Car(pos=10.5, t_us=car.t_us)
-    genuine.rest(40, occupied=True)
+    before, forged, genuine = forged_stream()
     e = engine(info())
-    out = e.process(batch([*car.take(), forged]), now_us=forged_at)
-    out += e.process(batch(genuine.take()), now_us=forged_at)
+    out = e.process(batch([*before, forged]), now_us=forged[0])
+    out += e.process(batch(genuine), now_us=forged[0])
     assert raised(out, "trapped_passenger") == []
 
 
