@@ -72,4 +72,5 @@ def check(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> list[Al
                        maintenance_every_s=policy.maintenance_every_s)
     if not changes:
         return []
-    return lifecycle.apply(conn, transitions=changes, now=now, rescue=policy.rescue)
+    return lifecycle.apply(conn, transitions=changes, now=now, rescue=policy.rescue,
+                           cases=policy.cases)

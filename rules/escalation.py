@@ -19,11 +19,17 @@ from prometheus_client import Counter
 from core.chain import LEVEL_NAMES, next_level
 from rules import policy as rules_policy
 from rules.policy import Policy
-from storage import alerts
+from storage import alerts, cases
 from storage.alerts import changes
+from storage.cases import timers
 
 ESCALATIONS = Counter("whistle_escalations", "Escalation steps taken, by level reached",
                       ["level"])
+CASE_STEPS = Counter("whistle_case_escalations",
+                     "Case climbs, by why (unanswered, overdue) and level reached",
+                     ["why", "level"])
+LATE_PARTIES = Counter("whistle_case_late_parties",
+                       "Required parties that did not report for duty within the limit")
 LATE_RESCUES = Counter("whistle_late_rescues",
                        "Rescues whose arrival deadline passed with nobody on site")
 
@@ -71,3 +77,50 @@ def flag_late_rescues(conn: psycopg.Connection, *, now: datetime) -> list[int]:
         flagged = changes.flag_late_rescues(conn, now=now)
     LATE_RESCUES.inc(len(flagged))
     return [c.alert_id for c in flagged]
+
+
+def _climb(conn: psycopg.Connection, *, case: Row, max_level: int, now: datetime,
+           why: str) -> Row | None:
+    chain = cases.queries.chain(conn, case_ids=[case["id"]])[case["id"]]
+    if case["level"] >= max_level:
+        return None
+    level = next_level(current=case["level"], levels_present=(o["level"] for o in chain),
+                       max_level=max_level)
+    details = {"from_level": case["level"], "level": level, "why": why,
+               "level_name": LEVEL_NAMES.get(level, str(level)),
+               "reached": [_org(o) for o in chain if o["level"] == level]}
+    timers.escalate(conn, case_id=case["id"], kind=case["kind"], level=level, now=now,
+                    details=details)
+    CASE_STEPS.labels(why, str(level)).inc()
+    return {"case_id": case["id"], **details}
+
+
+def cases_due(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> list[Row]:
+    """The case timers, in one transaction: required parties late past ``accept_by``;
+    cases past ``arrive_by`` or ``resolve_by`` marked overdue and climbing at once; cases
+    nobody answered (or still overdue) climbing one level per step delay of their
+    severity; resolved cases a week old closed. Every change made (for waking the
+    notifier)."""
+    done: list[Row] = []
+    with conn.transaction():
+        late = timers.flag_late(conn, now=now)
+        LATE_PARTIES.inc(len(late))
+        done += [{"case_id": c.case_id, "change": c.change} for c in late]
+        climbed: set[int] = set()
+        for case_id, _kind in timers.flag_overdue(conn, now=now):
+            case = cases.duty.lock(conn, case_id=case_id)
+            step = _climb(conn, case=case, max_level=policy.max_level, now=now, why="overdue")
+            climbed.add(case_id)
+            done.append(step or {"case_id": case_id, "change": "overdue"})
+        due = cases.queries.due_for_escalation(conn, now=now, max_level=policy.max_level,
+                                               step_s_by_severity=policy.step_s)
+        for case in due:
+            if case["id"] in climbed:
+                continue
+            step = _climb(conn, case=case, max_level=policy.max_level, now=now,
+                          why="overdue" if case["overdue"] else "unanswered")
+            if step is not None:
+                done.append(step)
+        done += [{"case_id": c.case_id, "change": c.change}
+                 for c in timers.auto_close(conn, now=now)]
+    return done

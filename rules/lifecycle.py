@@ -1,6 +1,10 @@
 """Turning transitions into alerts: raise, update and clear through the alert-change seam
 (:mod:`storage.alerts.changes`), which writes each with its audit entry and its outbox row.
 
+A new alert that people must answer opens a case (or joins the elevator's open one) in
+the same transaction: a rescue kind opens a ``rescue`` case, any other critical or major
+alert the elevator's ``fault`` case (CONTRACT section 6).
+
 Transitions come from the detection engine and from the calendar rules
 (:class:`rules.transitions.Transition`). Automatic changes are made by the actor
 ``whistle``; an automatic resolve says ``whistle: condition cleared``.
@@ -16,9 +20,12 @@ import psycopg
 import structlog
 from prometheus_client import Counter
 
+from core.cases import DEFAULT_LIMITS, CaseKind, CaseLimits
+from core.domain import Severity
 from rules.policy import Rescue
 from rules.transitions import Transition
 from storage.alerts import AlertChange, changes
+from storage.cases import changes as case_changes
 
 log = structlog.get_logger(__name__)
 
@@ -39,8 +46,12 @@ def rescue_clock(*, now: datetime, rescue: Rescue) -> dict[str, Any]:
             "arrived_after_s": None, "late": False}
 
 
+CASE_SEVERITIES = (Severity.CRITICAL.value, Severity.MAJOR.value)
+
+
 def apply(conn: psycopg.Connection, *, transitions: Iterable[Transition], now: datetime,
-          rescue: Rescue) -> list[AlertChange]:
+          rescue: Rescue, cases: dict[CaseKind, CaseLimits] | None = None
+          ) -> list[AlertChange]:
     """Write transitions in one transaction (each in a savepoint); what was done."""
     done: list[AlertChange] = []
     with conn.transaction():
@@ -48,6 +59,8 @@ def apply(conn: psycopg.Connection, *, transitions: Iterable[Transition], now: d
             try:
                 with conn.transaction():
                     applied = _apply_one(conn, t, now, rescue)
+                    if applied is not None and applied.change == "raised":
+                        _open_case(conn, applied, t, now, rescue, cases or DEFAULT_LIMITS)
             except psycopg.errors.IntegrityError as exc:  # e.g. elevator deleted meanwhile
                 log.warning("transition not applied", elevator=t.elevator_id, kind=t.kind,
                             action=t.action, error=str(exc))
@@ -56,6 +69,19 @@ def apply(conn: psycopg.Connection, *, transitions: Iterable[Transition], now: d
                 done.append(applied)
                 TRANSITIONS.labels(t.kind, t.action).inc()
     return done
+
+
+def _open_case(conn: psycopg.Connection, change: AlertChange, t: Transition, now: datetime,
+               rescue: Rescue, limits: dict[CaseKind, CaseLimits]) -> None:
+    if t.kind in rescue.kinds:
+        kind = CaseKind.RESCUE
+    elif t.severity in CASE_SEVERITIES:
+        kind = CaseKind.FAULT
+    else:
+        return
+    case_changes.gather_alert(conn, alert_id=change.alert_id, alert_kind=t.kind,
+                              elevator_pk=t.elevator_pk, kind=kind, severity=t.severity,
+                              limits=limits[kind], now=now)
 
 
 def _apply_one(conn: psycopg.Connection, t: Transition, now: datetime, rescue: Rescue

@@ -36,17 +36,16 @@ are seconds or strings like ``"90s"``, ``"2m"``, ``"1.5h"``, ``"3d"``::
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from core import tomlkeys
+from core.cases import CaseKind, CaseLimits, limits_from_table
 from core.domain import AlertKind, Severity
 
 DAY = 86400.0
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY, None: 1.0}
 
 
 class PolicyError(ValueError):
@@ -55,17 +54,10 @@ class PolicyError(ValueError):
 
 def duration(value: Any, where: str) -> float:
     """Seconds from a number or a string like '2m'; PolicyError otherwise."""
-    if isinstance(value, bool):
-        raise PolicyError(f"{where}: expected a duration, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT[m.group(2)]
-    else:
-        raise PolicyError(f"{where}: expected seconds or a duration like '2m', got {value!r}")
-    if seconds <= 0:
-        raise PolicyError(f"{where}: must be positive")
-    return seconds
+    try:
+        return tomlkeys.duration(value, where)
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +128,8 @@ class Policy:
     rescue: Rescue = field(default_factory=Rescue)
     maintenance_every_s: float = 15 * DAY
     timers: Timers = field(default_factory=Timers)
+    cases: dict[CaseKind, CaseLimits] = field(default_factory=lambda: limits_from_table(
+        {}, duration))
 
     def step_for(self, *, kind: str, severity: str) -> float | None:
         """Seconds an alert waits at one level before it climbs."""
@@ -205,20 +199,25 @@ def from_table(table: dict[str, Any]) -> Policy:
 
 
 def load(path: Path | None) -> Policy:
-    """The policy of the rules file's [escalation] table; defaults without file or table."""
+    """The policy of the rules file's [escalation] and [cases] tables (defaults without
+    file or tables); a refused setting says ``path:line: key: problem``."""
     if path is None:
         return Policy()
     try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
+        text = path.read_text("utf-8")
+        doc = tomllib.loads(text)
     except OSError as exc:
         raise PolicyError(f"cannot read {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: {exc}") from None
     table = doc.get("escalation", {})
     if not isinstance(table, dict):
-        raise PolicyError(f"{path}: [escalation] must be a table")
+        raise PolicyError(tomlkeys.located(path, text, "escalation: must be a table"))
     try:
-        return from_table(table)
-    except PolicyError as exc:
-        raise PolicyError(f"{path}: {exc}") from None
+        policy = from_table(table)
+        cases = doc.get("cases", {})
+        if not isinstance(cases, dict):
+            raise PolicyError("cases: must be a table of [cases.<kind>] tables")
+        return replace(policy, cases=limits_from_table(cases, duration))
+    except (PolicyError, ValueError) as exc:
+        raise PolicyError(tomlkeys.located(path, text, str(exc))) from None

@@ -284,7 +284,7 @@ class RulesService:
             try:
                 with self.pool.connection() as conn:
                     lifecycle.apply(conn, transitions=transitions, now=_now_dt(self.clock()),
-                                    rescue=self.policy.rescue)
+                                    rescue=self.policy.rescue, cases=self.policy.cases)
                 break
             except psycopg.OperationalError as exc:
                 if self._stop.is_set():
@@ -316,7 +316,8 @@ class RulesService:
         with self.pool.connection() as conn:
             steps = escalation.escalate_due(conn, policy=self.policy, now=now)
             late = escalation.flag_late_rescues(conn, now=now)
-        if steps or late:
+            climbed = escalation.cases_due(conn, policy=self.policy, now=now)
+        if steps or late or climbed:
             self._wake_notifier()
 
     def _calendar(self) -> None:
@@ -344,7 +345,7 @@ class RulesService:
         # Timers, storm control and webhook retries keep their values until a restart.
         self.policy = replace(self.policy, step_s=policy.step_s,
                               kind_step_s=policy.kind_step_s, max_level=policy.max_level,
-                              rescue=policy.rescue,
+                              rescue=policy.rescue, cases=policy.cases,
                               maintenance_every_s=policy.maintenance_every_s)
         log.info("rules file reloaded", path=str(self.rules_file))
 

@@ -23,13 +23,14 @@ from typing import Any
 import structlog
 
 from core.domain import CAR_MODES, Severity
+from core.tomlkeys import locate_keys
 
 log = structlog.get_logger(__name__)
 
 DEFAULTS_RESOURCE = "defaults.toml"
 GENERIC_KEYS = ("severity", "enabled", "suppress_in")
-# "escalation" belongs to rules/policy.py (the lifecycle policy); the engine skips it.
-SECTIONS = ("engine", "rules", "models", "elevators", "escalation")
+# "escalation" and "cases" belong to rules/policy.py and core/cases.py; the engine skips them.
+SECTIONS = ("engine", "rules", "models", "elevators", "escalation", "cases")
 WATCH_INTERVAL_S = 2.0
 
 Value = float | bool | str | list[str]
@@ -84,57 +85,6 @@ class RulesConfig:
     def kinds(self) -> tuple[str, ...]:
         """Every configured kind."""
         return tuple(self.rules)
-
-
-# -- locating keys in the text -----------------------------------------------------------
-
-_BARE = re.compile(r"[A-Za-z0-9_-]+")
-_HEADER = re.compile(r"^\s*\[\[?\s*(?P<name>[^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(r"^\s*(?P<key>(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
-                  r"(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
-
-
-def _split_dotted(text: str) -> tuple[str, ...]:
-    """('models', 'RES 2', 'overspeed') from 'models."RES 2".overspeed'."""
-    parts: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch in " \t.":
-            i += 1
-        elif ch in "\"'":
-            end = text.find(ch, i + 1)
-            end = len(text) if end < 0 else end
-            parts.append(text[i + 1:end])
-            i = end + 1
-        else:
-            m = _BARE.match(text, i)
-            if not m:
-                break
-            parts.append(m.group(0))
-            i = m.end()
-    return tuple(parts)
-
-
-def locate_keys(text: str) -> dict[tuple[str, ...], int]:
-    """1-based line of every table header and key path in a TOML text (best effort)."""
-    lines: dict[tuple[str, ...], int] = {}
-    table: tuple[str, ...] = ()
-    depth = 0  # inside a multi-line array: its lines are values, not keys
-    for no, line in enumerate(text.splitlines(), start=1):
-        if depth > 0:
-            depth += line.count("[") - line.count("]")
-            continue
-        if m := _HEADER.match(line):
-            table = _split_dotted(m.group("name"))
-            lines.setdefault(table, no)
-            continue
-        if m := _KEY.match(line):
-            path = table + _split_dotted(m.group("key"))
-            lines.setdefault(path, no)
-            rest = line[m.end():].split("#", 1)[0]
-            depth = max(0, rest.count("[") - rest.count("]"))
-    return lines
 
 
 # -- validation ---------------------------------------------------------------------------

@@ -18,13 +18,17 @@ from storage.scope import CURRENT_PROPERTY_JOIN, property_org_at, visible
 
 Row = dict[str, Any]
 
-# The alert object of CONTRACT section 3, plus extensions after `details`.
+# The alert object of CONTRACT section 3, plus extensions after `details`. An alert
+# gathered into a case shows the level its case reached, if higher (CONTRACT section 6).
 ALERT_COLUMNS = """
     a.id, e.id AS elevator_id, a.kind, a.severity, a.state, a.opened_at, a.updated_at,
     a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.note,
-    a.escalation_level, a.details,
+    greatest(a.escalation_level, coalesce((SELECT c.level FROM case_alerts ca
+        JOIN cases c ON c.id = ca.case_id WHERE ca.alert_id = a.id), 0)) AS escalation_level,
+    a.details,
     a.raised_at, a.arrived_at, a.arrived_by, a.escalated_at, a.property_org_id,
-    e.site_id, s.name AS site_name, s.district"""
+    e.site_id, s.name AS site_name, s.district,
+    (SELECT ca.case_id FROM case_alerts ca WHERE ca.alert_id = a.id) AS case_id"""
 
 # Who may see an alert right now (mirrors storage.scope.visible), for the SSE stream.
 SCOPE_COLUMNS = """
