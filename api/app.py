@@ -10,7 +10,18 @@ from fastapi import APIRouter, FastAPI
 from psycopg_pool import ConnectionPool
 
 from api import dashboard, errors
-from api.routes import alerts, elevators, health, ingest, orgs, records, reports, sites, webhooks
+from api.routes import (
+    alerts,
+    cases,
+    elevators,
+    health,
+    ingest,
+    orgs,
+    records,
+    reports,
+    sites,
+    webhooks,
+)
 from core.settings import Settings
 from storage.db import make_pool
 
@@ -43,7 +54,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, sites, elevators, ingest, health,
-                   alerts, records, webhooks, reports):
+                   alerts, cases, records, webhooks, reports):
         api.include_router(module.router)
     app.include_router(api)
     # /healthz and /metrics also at the root, where load balancers and Prometheus look.

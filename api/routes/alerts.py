@@ -10,6 +10,7 @@ from pydantic import Field
 
 from api.deps import ConnDep, PageDep, PrincipalDep
 from api.routes import stream
+from api.routes.cases import arrive_for_alert, duty_for_alert
 from api.schemas import Body as BodyModel
 from core.domain import EXTENSION_KINDS, AlertKind, Severity
 from storage import alerts
@@ -76,22 +77,26 @@ def get_alert(alert_id: int, conn: ConnDep, principal: PrincipalDep) -> dict[str
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge(alert_id: int, conn: ConnDep, principal: PrincipalDep,
                 body: AckBody | None = Body(default=None)) -> dict[str, Any]:
-    """Report for duty: stops the escalation (409 if acknowledged or resolved already)."""
+    """Report for duty: stops the escalation (409 if acknowledged or resolved already), and
+    reports for duty on the alert's case for the caller's organization."""
     with conn.transaction():  # the check and the change commit together, before the reply
         alerts.get_visible(conn, principal=principal, alert_id=alert_id)
         changes.acknowledge(conn, alert_id=alert_id, actor=principal.actor,
                             org_id=principal.org_id, note=body.note if body else None)
+        duty_for_alert(conn, principal, alert_id, body.note if body else None)
     return alerts.get(conn, alert_id=alert_id)
 
 
 @router.post("/alerts/{alert_id}/arrive")
 def arrive(alert_id: int, conn: ConnDep, principal: PrincipalDep,
            body: AckBody | None = Body(default=None)) -> dict[str, Any]:
-    """Arrived on site: stops the rescue clock (acknowledges too if nobody had)."""
+    """Arrived on site: stops the rescue clock (acknowledges too if nobody had); on the
+    alert's case, the caller's organization reports for duty and arrives."""
     with conn.transaction():
         alerts.get_visible(conn, principal=principal, alert_id=alert_id)
         changes.arrive(conn, alert_id=alert_id, actor=principal.actor,
                        org_id=principal.org_id, note=body.note if body else None)
+        arrive_for_alert(conn, principal, alert_id, body.note if body else None)
     return alerts.get(conn, alert_id=alert_id)
 
 

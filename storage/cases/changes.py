@@ -70,9 +70,11 @@ def _publish(conn: psycopg.Connection, *, case_id: int, change: str, actor: str,
     return CaseChange(case_id, change)
 
 
-def _touch(conn: psycopg.Connection, case_id: int, sets: str, params: dict[str, Any]) -> None:
-    conn.execute(f"UPDATE cases SET {sets}, updated_at = now() WHERE id = %(id)s",
-                 {**params, "id": case_id})
+def _touch(conn: psycopg.Connection, case_id: int, sets: str = "",
+           params: dict[str, Any] | None = None) -> None:
+    """Update the case row (``sets``) and its ``updated_at``."""
+    conn.execute(f"UPDATE cases SET {sets + ', ' if sets else ''}updated_at = now() "
+                 "WHERE id = %(id)s", {**(params or {}), "id": case_id})
 
 
 def _call(conn: psycopg.Connection, *, case_id: int, kind: CaseKind, levels: set[int],
@@ -145,6 +147,10 @@ def open_case(conn: psycopg.Connection, *, kind: CaseKind, site_id: int,
     case_id = int(row[0])
     called = _call(conn, case_id=case_id, kind=kind,
                    levels={Level.PROPERTY, Level.MAINTENANCE}, now=now)
+    if org_id is not None:  # whoever opened it (a rescue organization taking a call) is a party
+        conn.execute("INSERT INTO case_parties (case_id, org_id, kind, required, called_at) "
+                     "SELECT %s, o.id, o.kind, false, %s FROM orgs o WHERE o.id = %s "
+                     "ON CONFLICT DO NOTHING", (case_id, now, org_id))
     _event(conn, case_id=case_id, action="opened", actor=actor, org_id=org_id, at=now,
            details={"source": source, "description": description,
                     "called": [_org(o) for o in called],

@@ -72,7 +72,7 @@ def duty(conn: psycopg.Connection, *, case_id: int, actor: str, org_id: int, org
             {"id": case_id, "org": org_id, "kind": org_kind, "actor": actor}).fetchone()
     if row is None:
         raise Conflict("your organization has already reported for duty on this case")
-    _touch(conn, case_id, "updated_at = now()", {})
+    _touch(conn, case_id)
     for alert_id in _alerts(conn, case_id, "a.state = 'open'"):
         alert_changes.acknowledge(conn, alert_id=alert_id, actor=actor, org_id=org_id,
                                   note=note or f"reported for duty on case {case_id}")
@@ -150,7 +150,7 @@ def cancel(conn: psycopg.Connection, *, case_id: int, actor: str, org_id: int | 
 def note(conn: psycopg.Connection, *, case_id: int, actor: str, org_id: int | None,
          text: str) -> CaseChange:
     """A comment on the record."""
-    _touch(conn, case_id, "updated_at = now()", {})
+    _touch(conn, case_id)
     _event(conn, case_id=case_id, action="noted", actor=actor, org_id=org_id,
            details={"note": text})
     return _publish(conn, case_id=case_id, change="noted", actor=actor)

@@ -249,3 +249,36 @@ def by_reference(conn: psycopg.Connection, *, reference: str) -> Row:
     if row is None:
         raise NotFound("no report has this reference")
     return row
+
+
+def visible_site(conn: psycopg.Connection, *, principal: Principal, site_id: int) -> Row:
+    """A site the caller sees (as the site of a whole-site case); NotFound otherwise."""
+    where, params = visible(principal)
+    query = sql.SQL(
+        "SELECT s.id, s.name, s.district FROM sites s LEFT JOIN (SELECT NULL::integer AS id, "
+        "NULL::integer AS elevator_pk) c ON true LEFT JOIN elevators e ON false "
+        "LEFT JOIN LATERAL (SELECT NULL::integer AS property_org_id) cp ON true "
+        "WHERE s.id = %(site)s AND ({w} OR EXISTS (SELECT 1 FROM elevators x "
+        f"{CURRENT_PROPERTY_JOIN.replace('e.pk', 'x.pk').replace(' cp ', ' xp ')} "
+        "WHERE x.site_id = s.id AND (xp.property_org_id = %(me)s "
+        "OR x.maintenance_org_id = %(me)s)))").format(w=where)
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query, {**params, "site": site_id,
+                                  "me": principal.org_id if principal.org_id else -1}
+                          ).fetchone()
+    if row is None:
+        raise NotFound(f"site {site_id} does not exist")
+    return row
+
+
+def elevators_by_rescue_code(conn: psycopg.Connection, *, principal: Principal, code: str
+                             ) -> list[str]:
+    """Ids of the visible elevators carrying a rescue code (one per district)."""
+    from storage.scope import visible as elevator_visible
+
+    where, params = elevator_visible(principal)
+    query = sql.SQL("SELECT e.id FROM elevators e JOIN sites s ON s.id = e.site_id "
+                    f"{CURRENT_PROPERTY_JOIN} WHERE e.rescue_code = %(code)s AND {{w}} "
+                    "ORDER BY e.id").format(w=where)
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return [str(r[0]) for r in cur.execute(query, {**params, "code": code}).fetchall()]
