@@ -92,7 +92,7 @@ def _climb(conn: psycopg.Connection, *, case: Row, max_level: int, now: datetime
     timers.escalate(conn, case_id=case["id"], kind=case["kind"], level=level, now=now,
                     details=details)
     CASE_STEPS.labels(why, str(level)).inc()
-    return {"case_id": case["id"], **details}
+    return {"case_id": case["id"], "change": "escalated", **details}
 
 
 def cases_due(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> list[Row]:
