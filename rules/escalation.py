@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from prometheus_client import Counter
 
-from core.chain import LEVEL_NAMES, next_level
+from core.chain import LEVEL_NAMES, Level, next_level
 from rules import policy as rules_policy
 from rules.policy import Policy
 from storage import alerts, cases
@@ -84,7 +84,12 @@ def _climb(conn: psycopg.Connection, *, case: Row, max_level: int, now: datetime
     chain = cases.queries.chain(conn, case_ids=[case["id"]])[case["id"]]
     if case["level"] >= max_level:
         return None
-    level = next_level(current=case["level"], levels_present=(o["level"] for o in chain),
+    # Property and maintenance are called when a case opens: a case that goes overdue
+    # climbs to someone new, the district's community and street offices first.
+    current = max(case["level"], Level.MAINTENANCE) if why == "overdue" else case["level"]
+    if current >= max_level:
+        return None
+    level = next_level(current=current, levels_present=(o["level"] for o in chain),
                        max_level=max_level)
     details = {"from_level": case["level"], "level": level, "why": why,
                "level_name": LEVEL_NAMES.get(level, str(level)),

@@ -73,20 +73,21 @@ def test_a_rescue_on_duty_but_unreached_is_overdue_and_climbs_to_street_and_supe
     marks = parties(db, case_id)
     assert marks["maint_1"]["late"] and not marks["prop_a"]["late"]
     assert not cases.get(db, case_id=case_id)["overdue"]
-    [step] = run(db, t0, 1801)  # nobody arrived within 30 minutes
-    assert (step["why"], step["level"]) == ("overdue", 1)
+    [step] = run(db, t0, 1801)  # nobody arrived within 30 minutes: the street office
+    assert (step["why"], step["level"]) == ("overdue", 2)
+    assert {o["name"] for o in step["reached"]} == {"street_d1", "community_d1"}
     case = cases.get(db, case_id=case_id)
     assert case["overdue"] and case["state"] == "open"
-    run(db, t0, 1862)
-    run(db, t0, 1923)
+    assert run(db, t0, 1850) == []
+    [step] = run(db, t0, 1862)  # one step delay later: supervision
+    assert (step["level"], [o["name"] for o in step["reached"]]) == (3, ["sup_d1"])
     case = cases.get(db, case_id=case_id)
     assert case["level"] == 3
     called = {p["org_name"] for p in case["parties"] if p["called_at"]}
     assert {"street_d1", "community_d1", "sup_d1"} <= called
     assert "sup_d2" not in called
     assert [e["action"] for e in cases.events(db, case_id=case_id)] == [
-        "opened", "alert_added", "on_duty", "late", "overdue", "escalated", "escalated",
-        "escalated"]
+        "opened", "alert_added", "on_duty", "late", "overdue", "escalated", "escalated"]
     # arriving does not end overdue; resolving does; a week later it closes itself
     with db.transaction():
         duty.arrive(db, case_id=case_id, actor="property:prop_a", org_id=fleet.orgs["prop_a"],
