@@ -26,10 +26,12 @@ from rich.panel import Panel
 
 from core.settings import Settings
 from whistle import demo_names as names
+from whistle.demo_story import Story
 from whistle.embedded.ports import free_port, port_is_free
 
 log = structlog.get_logger(__name__)
 SCENARIO = "demo.toml"
+RULES = "demo_rules.toml"  # shortened rescue limits (whistle/demo_story.py, story 1)
 
 # Who answers for the demo fleet, by language: see whistle/demo_names.py. District
 # organizations are created for every district the simulated sites are in; the tokens
@@ -110,6 +112,9 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
     from whistle.runtime import services
 
     console = Console()
+    if settings.rules_file is None:
+        settings = settings.model_copy(update={"rules_file": Path(str(
+            resources.files("whistle").joinpath(RULES)))})
     port = settings.api_port
     if not port_is_free(port):
         port = free_port()
@@ -137,6 +142,7 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
                 stdout=subprocess.DEVNULL, start_new_session=True)
             _print_welcome(console, url, ready.admin_token, state)
             stop = threading.Event()
+            Story(console, url, ready.admin_token, state, registry, stop).start()
             for s in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(s, lambda *_: stop.set())
             while not stop.is_set() and whistle.alive:

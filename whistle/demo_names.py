@@ -83,12 +83,13 @@ WELCOME = {
            "everything": "sees everything", "manages": "the elevators it manages",
            "maintains": "the elevators it maintains", "district": "every elevator in {d}",
            "sign_in": "Sign in with one of these tokens:",
-           "story": "A passenger gets trapped in the tower 3 minutes in; watch the alert climb "
-                    "the escalation chain until someone reports for duty. Ctrl-C stops."},
+           "story": "A passenger gets trapped in the tower 3 minutes in: its property company "
+                    "reports for duty but nobody arrives, so the case climbs to the street "
+                    "office. Open Cases on the dashboard to follow it. Ctrl-C stops."},
     "zh-CN": {"title": "Whistle 演示", "dashboard": "管理界面", "admin": "系统管理员",
               "everything": "可见全部电梯", "manages": "其管理的电梯",
               "maintains": "其维保的电梯", "district": "{d}的全部电梯",
               "sign_in": "用以下任一令牌登录：",
-              "story": "3 分钟后，住宅楼里会有一名乘客被困；请看告警沿着责任链逐级上报，"
-                       "直到有单位报到。按 Ctrl-C 停止。"},
+              "story": "3 分钟后，住宅楼里会有一名乘客被困：物业公司报到了，却没有人到场，"
+                       "案件于是上报到街道办事处。在管理界面打开“案件”跟踪它。按 Ctrl-C 停止。"},
 }
