@@ -9,6 +9,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import Field
 
@@ -21,6 +22,7 @@ from storage import cases, registry
 from storage.cases import changes, duty
 from storage.errors import Conflict, Invalid
 
+log = structlog.get_logger(__name__)
 router = APIRouter(tags=["cases"])
 
 Note = Annotated[str, Field(min_length=1, max_length=4000)]
@@ -73,12 +75,25 @@ class CaseCreate(Body):
 
 
 def case_limits(request: Request, settings: Any) -> dict[CaseKind, CaseLimits]:
-    """The [cases.<kind>] limits of the rules file (read once per app)."""
-    limits: dict[CaseKind, CaseLimits] | None = getattr(request.app.state, "case_limits",
-                                                         None)
-    if limits is None:
-        limits = load_limits(getattr(settings, "rules_file", None))
-        request.app.state.case_limits = limits
+    """The [cases.<kind>] limits of the rules file, read again when the file changes (as
+    the rules service does); a file that became invalid keeps the last good limits."""
+    path = getattr(settings, "rules_file", None)
+    try:
+        stamp = path.stat().st_mtime_ns if path is not None else None
+    except OSError:
+        stamp = None
+    cached: tuple[Any, dict[CaseKind, CaseLimits]] | None = getattr(
+        request.app.state, "case_limits", None)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        limits = load_limits(path)
+    except ValueError as exc:
+        if cached is None:
+            raise
+        log.error("[cases] refused; keeping the previous limits", error=str(exc))
+        limits = cached[1]
+    request.app.state.case_limits = (stamp, limits)
     return limits
 
 

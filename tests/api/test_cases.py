@@ -252,3 +252,41 @@ def test_a_responsibility_gap_case_calls_street_and_community(world: World, db):
     assert required == {"street_d1", "community_d1"}
     assert world.as_("prop_b").get(f"/cases/{case['id']}").status_code == 404
     assert ok(world.as_("community_d1").get(f"/cases/{case['id']}"))["id"] == case["id"]
+
+
+def test_an_alert_that_clears_by_itself_leaves_its_case_for_a_person_to_resolve(
+        world: World, db):
+    from storage.alerts import changes
+
+    alert_id = raise_alert(db, "E1", "trapped_passenger", "critical")
+    now = datetime.now(UTC)
+    with db.transaction():
+        assert changes.clear(db, elevator_pk=1, kind="trapped_passenger", now=now, at=now,
+                             details={}) is not None
+    assert ok(world.admin.get(f"/alerts/{alert_id}"))["state"] == "resolved"
+    case = case_of(world, alert_id)
+    assert case["state"] == "open" and case["resolved_at"] is None
+
+
+def test_changed_case_limits_in_the_rules_file_apply_without_a_restart(tmp_path, settings, db):
+    from tests.builders import standard_world
+    from tests.helpers import ApiServer
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[cases.complaint]\naccept = "1h"\n')
+    with ApiServer(settings.model_copy(update={"rules_file": rules})) as url:
+        w = standard_world(url, settings.admin_token, db)
+        try:
+            body = {"kind": "complaint", "description": "lift dirty", "elevator_id": "E1"}
+            case = ok(w.as_("prop_a").post("/cases", json=body), 201)
+            opened = datetime.fromisoformat(case["opened_at"])
+            assert datetime.fromisoformat(case["accept_by"]) - opened == timedelta(hours=1)
+            ok(w.as_("prop_a").post(f"/cases/{case['id']}/cancel", json={"reason": "test"}))
+            rules.write_text('[cases.complaint]\naccept = "2h"\n\n\n')
+            import os
+            os.utime(rules, ns=(1, 10**18))  # a new modification time, whatever the clock
+            case = ok(w.as_("prop_a").post("/cases", json=body), 201)
+            opened = datetime.fromisoformat(case["opened_at"])
+            assert datetime.fromisoformat(case["accept_by"]) - opened == timedelta(hours=2)
+        finally:
+            w.close()
