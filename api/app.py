@@ -9,8 +9,19 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import dashboard, errors
-from api.routes import alerts, elevators, health, ingest, orgs, records, reports, sites, webhooks
+from api import dashboard, errors, public
+from api.routes import (
+    alerts,
+    elevators,
+    health,
+    ingest,
+    orgs,
+    records,
+    reports,
+    signs,
+    sites,
+    webhooks,
+)
 from core.settings import Settings
 from storage.db import make_pool
 
@@ -43,12 +54,15 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, sites, elevators, ingest, health,
-                   alerts, records, webhooks, reports):
+                   alerts, records, webhooks, reports, signs):
         api.include_router(module.router)
+    api.include_router(public.api_router)
     app.include_router(api)
     # /healthz and /metrics also at the root, where load balancers and Prometheus look.
     app.include_router(health.router)
     # The dashboard's pages at the root, its styles and scripts under /static.
     app.include_router(dashboard.router)
+    # The residents' pages behind the signs' QR codes (/r/...), no token.
+    app.include_router(public.page_router)
     app.mount("/static", dashboard.static_files(), name="static")
     return app
