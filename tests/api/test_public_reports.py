@@ -244,3 +244,21 @@ def test_the_sign_prints_the_configured_public_url(settings: Settings, world: Wo
         made = httpx.post(f"{url}/api/v1/public/reports",
                           json={"code": code_of(db, "E1"), "category": "other"})
         assert made.json()["follow_url"].startswith(f"{public_url}/r/follow/")
+
+
+def test_the_settings_and_the_right_most_untrusted_hop() -> None:
+    from api.public.client import forwarded_for
+
+    s = Settings(trusted_proxies="10.0.0.0/8, 127.0.0.1", public_url="https://w.example/x/")
+    assert s.public_url == "https://w.example/x"
+    nets = s.trusted_networks
+    assert forwarded_for("192.0.2.7", ["198.51.100.1"], nets) == "192.0.2.7"
+    assert forwarded_for("127.0.0.1", ["6.6.6.6, 198.51.100.1, 10.1.2.3"], nets) \
+        == "198.51.100.1"
+    assert forwarded_for("127.0.0.1", ["6.6.6.6", "198.51.100.1"], nets) == "198.51.100.1"
+    assert forwarded_for("127.0.0.1", [], nets) == "127.0.0.1"
+    assert forwarded_for("127.0.0.1", ["10.0.0.1"], nets) == "10.0.0.1"
+    with pytest.raises(ValueError, match="WHISTLE_TRUSTED_PROXIES"):
+        Settings(trusted_proxies="10.0.0.0/8, proxy.local")
+    with pytest.raises(ValueError, match="WHISTLE_PUBLIC_URL"):
+        Settings(public_url="whistle.example")
