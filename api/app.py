@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import dashboard, errors
+from api import dashboard, errors, public
 from api.routes import (
     alerts,
     cases,
@@ -19,6 +19,7 @@ from api.routes import (
     orgs,
     records,
     reports,
+    signs,
     sites,
     webhooks,
 )
@@ -54,12 +55,15 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, sites, elevators, ingest, health,
-                   alerts, cases, records, webhooks, reports):
+                   alerts, cases, records, webhooks, reports, signs):
         api.include_router(module.router)
+    api.include_router(public.api_router)
     app.include_router(api)
     # /healthz and /metrics also at the root, where load balancers and Prometheus look.
     app.include_router(health.router)
     # The dashboard's pages at the root, its styles and scripts under /static.
     app.include_router(dashboard.router)
+    # The residents' pages behind the signs' QR codes (/r/...), no token.
+    app.include_router(public.page_router)
     app.mount("/static", dashboard.static_files(), name="static")
     return app

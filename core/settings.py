@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -97,6 +98,44 @@ class Settings(BaseSettings):
             "Accept-Language chooses one; also the language of `whistle demo`'s fleet"))
     timezone: str = Field(
         default="Asia/Shanghai", description="IANA time zone every time on a page is shown in")
+
+    public_url: str | None = Field(
+        default=None, description=(
+            "base URL printed on the elevators' signs (https://whistle.example.org); unset: "
+            "the base URL of the request that asks for the sign"))
+    trusted_proxies: str = Field(
+        default="", description=(
+            "comma-separated IPs or CIDRs of reverse proxies; only when the direct peer is "
+            "one of them is the client address taken from X-Forwarded-For (the right-most "
+            "hop that is not a trusted proxy)"))
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, v: str | None) -> str | None:
+        if v is None or v.strip() == "":
+            return None
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(f"WHISTLE_PUBLIC_URL: {v!r} is not an http(s)://host[/path] URL")
+        return v.strip().rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, v: str) -> str:
+        for item in (x.strip() for x in v.split(",")):
+            if item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"WHISTLE_TRUSTED_PROXIES: {item!r} is not an IP "
+                                     "address or CIDR such as 10.0.0.0/8") from None
+        return v
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The networks of WHISTLE_TRUSTED_PROXIES."""
+        return tuple(ipaddress.ip_network(x.strip(), strict=False)
+                     for x in self.trusted_proxies.split(",") if x.strip())
 
     @field_validator("mqtt_url")
     @classmethod

@@ -148,6 +148,7 @@ ELEVATOR_COLUMNS = f"""
     e.pk, e.id, e.site_id, e.name, e.rated_speed_mps, e.rated_load_kg, e.min_floor,
     e.max_floor, e.travel_m, e.landings_m, e.model, e.maintenance_org_id,
     e.next_inspection_due, e.registered_at, e.sealed_at, e.registration_code, e.rescue_code,
+    e.report_code,
     s.name AS site_name, s.district, cp.property_org_id,
     st.last_seen, st.last_ts, st.connection, st.connection_at,
     {STATUS} AS status"""
@@ -316,3 +317,40 @@ def reject_counts(conn: psycopg.Connection) -> list[tuple[str, int]]:
     with conn.cursor(row_factory=tuple_row) as cur:
         return [(r[0], r[1]) for r in cur.execute(
             "SELECT reason, count(*) FROM ingest_rejects GROUP BY reason").fetchall()]
+
+
+# --- the residents' page (CONTRACT section 7) ------------------------------------------
+def by_report_code(conn: psycopg.Connection, *, report_code: str) -> Row:
+    """The elevator behind a sign's code, as the public may know it (name, site, rescue
+    code, out of service or being repaired); NotFound for an unknown or replaced code."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT e.pk, e.site_id, e.name, s.name AS site_name, e.rescue_code, "
+            "e.sealed_at IS NOT NULL AS sealed, "
+            "coalesce(st.latest->>'mode' = 'out_of_service', false) AS mode_out_of_service, "
+            "EXISTS (SELECT 1 FROM cases c WHERE c.elevator_pk = e.pk "
+            "        AND c.state IN ('open', 'on_site')) AS being_repaired "
+            "FROM elevators e JOIN sites s ON s.id = e.site_id "
+            "LEFT JOIN elevator_state st ON st.elevator_pk = e.pk "
+            "WHERE e.report_code = %s", (report_code,)).fetchone()
+    if row is None:
+        raise NotFound("no elevator has this code")
+    return row
+
+
+REPORT_CODE_LENGTH = 16
+REPORT_CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def replace_report_code(conn: psycopg.Connection, *, elevator_pk: int) -> str:
+    """A new random report code for the elevator (the old one is gone from now on)."""
+    while True:
+        code = "".join(secrets.choice(REPORT_CODE_ALPHABET)
+                       for _ in range(REPORT_CODE_LENGTH))
+        try:
+            with conn.transaction():
+                conn.execute("UPDATE elevators SET report_code = %s WHERE pk = %s",
+                             (code, elevator_pk))
+            return code
+        except psycopg.errors.UniqueViolation:  # 62^16 codes: never in practice
+            continue

@@ -174,6 +174,66 @@ ZH: dict[str, str] = {
     "time to report for duty (s)": "报到用时（秒）", "time to arrive (s)": "到场用时（秒）",
     "rescue late": "救援超时", "note": "处置说明", "all organizations": "全部单位",
     "whistle-response": "whistle-响应统计", "whistle-alerts": "whistle-告警记录",
+    # the residents' pages (CONTRACT section 7): /r/{code} and the follow page
+    "Report a problem": "报告电梯问题", "Your report": "您的报告",
+    "Someone is trapped inside": "有人被困", "The elevator has stopped or does not come":
+        "电梯停运", "Trouble with the doors": "门有问题", "Strange noise or shaking":
+        "异响或抖动", "A complaint (for example, poor maintenance)": "投诉（如维保不到位）",
+    "Another problem": "其他问题",
+    "an outside cause (power cut, fire, weather)": "外部原因（停电、火灾、天气）",
+    "misuse (doors blocked, vandalism, overload)": "人为原因（阻挡门、破坏、超载）",
+    "the door system": "门系统", "the drive or control system": "驱动与控制系统",
+    "a mechanical part": "机械部件", "an electrical part": "电气部件",
+    "the quality of maintenance": "维保质量", "a false alarm": "误报", "another cause": "其他",
+    "Received: the organizations responsible for this elevator have been told.":
+        "已受理：已通知这台电梯的责任单位。",
+    "Someone is on site working on it.": "处置人员已到场处理。",
+    "The work is reported done.": "责任单位已报告处置完成。",
+    "Finished (closed).": "已办结。",
+    "Cancelled (a false alarm or a duplicate report).": "已撤销（误报或重复报告）。",
+    "Reopened after the feedback: the responsible organizations have been told again.":
+        "根据评价已重新办理：已再次通知责任单位。",
+    "This elevator is in service.": "电梯正常运行。",
+    "This elevator is out of service.": "电梯已停用。",
+    "This elevator is out of service: the inspector has sealed it.":
+        "电梯已被检验机构封停，停止使用。",
+    "This elevator is being repaired: a problem with it is already being handled.":
+        "电梯正在维修：已有问题正在处理中。",
+    "Choose what is wrong.": "请选择问题类型。",
+    "The description is too long (at most 1,000 characters).": "问题描述过长（最多 1000 字）。",
+    "The contact is too long (at most 64 characters).": "联系方式过长（最多 64 个字符）。",
+    "The comment is too long (at most 1,000 characters).": "评价说明过长（最多 1000 字）。",
+    "Feedback can be given once the work is reported done.": "处置完成后才能评价。",
+    "Too many reports for this elevator from here just now. Try again in %(minutes)s min; "
+    "in an emergency, call 96333.":
+        "该电梯的报告过于频繁，请 %(minutes)s 分钟后再试；紧急情况请拨打 96333。",
+    "Unknown code": "无效的二维码", "Unknown report": "未找到该报告",
+    "This code belongs to no elevator, or the sign has been replaced. In an emergency, call "
+    "96333.": "此二维码不对应任何电梯，或标识已更换。紧急情况请拨打 96333。",
+    "This link belongs to no report.": "此链接不对应任何报告。",
+    "If someone is trapped: press the alarm button in the car, stay calm, do not force the "
+    "doors, and call": "如有人被困：请按轿厢内的紧急报警按钮，保持冷静，不要扒门，并拨打",
+    "Elevator emergency rescue": "电梯应急救援",
+    "Police 110 · Fire 119 · Ambulance 120": "报警 110 · 火警 119 · 急救 120",
+    "Rescue code of this elevator: <strong>%(code)s</strong> (give it when you call)":
+        "本电梯救援识别码：<strong>%(code)s</strong>（拨打电话时请报出）",
+    "What is wrong?": "遇到了什么问题？", "What happened? (optional)": "问题描述（选填）",
+    "At most %(n)s characters.": "最多 %(n)s 字。",
+    "Your phone number or name (optional)": "联系电话或称呼（选填）",
+    "Only the organizations handling the report see it.": "仅处理此报告的单位可见。",
+    "Send the report": "提交报告",
+    "The organizations responsible for this elevator are told at once; the next page shows "
+    "what they do.": "提交后会立即通知这台电梯的责任单位，下一页可查看处理进度。",
+    "Reported at %(t)s: %(category)s": "%(t)s 报告：%(category)s",
+    "reported for duty at %(t)s": "%(t)s 报到", "has not reported for duty yet": "尚未报到",
+    "arrived on site at %(t)s": "%(t)s 到场",
+    "Resolved at %(t)s; the cause: %(cause)s": "%(t)s 处置完成；原因：%(cause)s",
+    "Also reported by %(num)s other person.": "另有 %(num)s 人也报告了此问题。",
+    "Last change: %(t)s": "最近更新：%(t)s",
+    "Is the problem solved?": "评价：问题是否已解决？", "Comment (optional)": "评价说明（选填）",
+    "Solved": "已解决", "Not solved": "未解决",
+    "Keep the address of this page to follow your report; it is the only key to it.":
+        "请保存本页地址以便查看处理进度；这是查看此报告的唯一凭证。",
 }
 
 ROOT = Path(__file__).resolve().parent.parent / "api" / "locales"

@@ -69,6 +69,9 @@ class Whistle:
                 create_app(settings, health_probes=probes), host=settings.api_host,
                 port=settings.api_port,
                 log_config=None, access_log=False, lifespan="on",
+                # the client address is the peer's; X-Forwarded-For is read by the app,
+                # only from WHISTLE_TRUSTED_PROXIES (api/public/client.py)
+                proxy_headers=False,
                 # open SSE streams must not hold a shutdown forever
                 timeout_graceful_shutdown=2)
             self.server = uvicorn.Server(config)

@@ -72,6 +72,7 @@ def get_elevator(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
     row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
                                 offline_after_s=settings.offline_after_s)
     out = elevator_out(row)
+    out["report_code"] = row.get("report_code")  # for those who see it; never public
     out["latest"] = row.get("latest")
     out["last_ts"] = row.get("last_ts")
     out["open_alerts"] = alerts.open_for_elevator(conn, elevator_pk=row["pk"])

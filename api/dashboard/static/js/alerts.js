@@ -26,13 +26,16 @@
   }
 
   async function refreshRow(id) {
-    var old = document.getElementById("alert-" + id);
     var r = await fetch("/alerts/" + id + "/row", {credentials: "same-origin"});
+    // Looked up after the fetch: two refreshes of one row may overlap (the reply to a
+    // button and the live event of the same change); the later one replaces the earlier.
+    var old = document.getElementById("alert-" + id);
     if (r.status === 204 || r.status === 404) {
       if (old) old.remove();
     } else if (r.ok) {
       var row = rowFrom(await r.text());
       if (!row) return;
+      old = document.getElementById("alert-" + id);
       var typed = old && old.querySelector("input[name=note]");
       var input = row.querySelector("input[name=note]");
       if (typed && input) input.value = typed.value;
