@@ -17,6 +17,7 @@ from api.routes import (
     health,
     ingest,
     orgs,
+    people,
     records,
     reports,
     signs,
@@ -54,7 +55,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.state.health_probes = health_probes or {}
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
-    for module in (orgs, sites, elevators, ingest, health,
+    for module in (orgs, people, sites, elevators, ingest, health,
                    alerts, cases, records, webhooks, reports, signs):
         api.include_router(module.router)
     api.include_router(public.api_router)

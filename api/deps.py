@@ -11,7 +11,7 @@ from fastapi import Cookie, Depends, Header, HTTPException, Query, Request, stat
 
 from core.domain import OrgKind, Principal
 from core.settings import Settings
-from storage import registry
+from storage import access
 
 
 def _settings(request: Request) -> Settings:
@@ -31,16 +31,20 @@ ConnDep = Annotated[psycopg.Connection, Depends(_connection, scope="function")]
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-# The dashboard's sign-in keeps the token in this cookie (HttpOnly, SameSite=Strict).
+# The dashboard's sign-in with a token keeps it in this cookie (HttpOnly, SameSite=Strict);
+# a person's sign-in gets a server-side session whose random id is in SESSION_COOKIE.
 TOKEN_COOKIE = "whistle_token"
+SESSION_COOKIE = "whistle_session"
+ADMIN_TOKEN_LABEL = "WHISTLE_ADMIN_TOKEN"
 
 
 def principal_for_token(conn: psycopg.Connection, settings: Settings, token: str) -> Principal:
     """The caller behind a token (the admin token or a stored one); 401 if unknown."""
     if settings.admin_token and hmac.compare_digest(token.encode(),
                                                     settings.admin_token.encode()):
-        return Principal(org_id=None, kind=OrgKind.ADMIN, name="admin")
-    found = registry.principal_for_token(conn, token=token)
+        return Principal(org_id=None, kind=OrgKind.ADMIN, name="admin",
+                         token_label=ADMIN_TOKEN_LABEL)
+    found = access.principal_for_token(conn, token=token)
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token",
                             headers=UNAUTHORIZED)
@@ -51,8 +55,18 @@ def _principal(conn: ConnDep, settings: SettingsDep,
                authorization: Annotated[str | None, Header()] = None,
                whistle_token: Annotated[str | None, Cookie(
                    description="the dashboard's sign-in cookie, used only without an "
+                               "Authorization header")] = None,
+               whistle_session: Annotated[str | None, Cookie(
+                   description="a person's session (POST /session), used only without an "
                                "Authorization header")] = None) -> Principal:
     if not authorization:
+        if whistle_session and whistle_session.strip():
+            person = access.principal_for_session(conn, session=whistle_session.strip())
+            if person is None:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                    "the session has ended or expired; sign in again",
+                                    headers=UNAUTHORIZED)
+            return person
         if whistle_token and whistle_token.strip():
             return principal_for_token(conn, settings, whistle_token.strip())
         raise HTTPException(status.HTTP_401_UNAUTHORIZED,

@@ -27,12 +27,6 @@ class OrgCreate(Body):
     district: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
-class TokenCreate(Body):
-    """POST /orgs/{id}/tokens (the body is optional)."""
-
-    label: Annotated[str, Field(max_length=200)] | None = None
-
-
 class SiteCreate(Body):
     """POST /sites."""
 

@@ -125,13 +125,19 @@ def default_landings(min_floor: int, max_floor: int, travel_m: float) -> list[fl
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling the API: the organization a token belongs to."""
+    """Who is calling the API: an organization, through one of its people (a session or a
+    person's token) or one of its tokens."""
 
     org_id: int | None  # None for the WHISTLE_ADMIN_TOKEN, which belongs to no row
     kind: OrgKind
     name: str
     district: str | None = None
     token_id: int | None = None
+    token_label: str | None = None
+    person_id: int | None = None
+    person_name: str | None = None
+    manager: bool = False
+    session_id: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -139,6 +145,20 @@ class Principal:
         return self.kind == OrgKind.ADMIN
 
     @property
+    def who(self) -> str:
+        """The person's name, else the token's label, else the token's number."""
+        if self.person_name:
+            return self.person_name
+        if self.token_label:
+            return self.token_label
+        return f"token {self.token_id}" if self.token_id else "token"
+
+    @property
     def actor(self) -> str:
-        """How this caller is named in audit trails."""
-        return f"{self.kind}:{self.name}" + (f"#token{self.token_id}" if self.token_id else "")
+        """How this caller is named in audit trails and every ``*_by`` field: the
+        organization and the person or token label (``property:Riverside/Wang Li``)."""
+        return f"{self.kind}:{self.name}/{self.who}"
+
+    def manages(self, org_id: int) -> bool:
+        """May create and remove the people and tokens of that organization."""
+        return self.is_admin or (self.manager and self.org_id == org_id)

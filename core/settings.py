@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(
         default=None, description="rules TOML: thresholds, profiles, overrides, [escalation]")
     offline_after_s: float = Field(default=90.0, gt=0)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30,
+                                 description="a person's sign-in lasts this long")
     telemetry_retention_days: int = Field(
         default=365, ge=1, description="telemetry kept this long (samples around alerts stay)")
     log_retention_days: int = Field(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import date, datetime
 from typing import Any
@@ -12,7 +11,7 @@ from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
 from core.domain import DISTRICT_KINDS, OrgKind, Principal
-from storage import outbox
+from storage import access, outbox
 from storage.errors import Conflict, Invalid, NotFound
 from storage.scope import CURRENT_PROPERTY_JOIN, visible
 
@@ -21,7 +20,7 @@ Row = dict[str, Any]
 
 def hash_token(token: str) -> bytes:
     """SHA-256 of a token (tokens are 256-bit random, so no slow hash is needed)."""
-    return hashlib.sha256(token.encode()).digest()
+    return access.hash_secret(token)
 
 
 # --- organizations and tokens ----------------------------------------------------------
@@ -57,30 +56,16 @@ def list_orgs(conn: psycopg.Connection, *, limit: int, offset: int) -> list[Row]
                            "ORDER BY id LIMIT %s OFFSET %s", (limit, offset)).fetchall()
 
 
-def create_token(conn: psycopg.Connection, *, org_id: int, label: str | None) -> Row:
-    """A new API token for the organization; the clear token is returned only here."""
+def create_token(conn: psycopg.Connection, *, org_id: int, label: str | None, **more: Any
+                 ) -> Row:
+    """A new API token for the organization (see :func:`storage.access.create_token`)."""
     get_org(conn, org_id=org_id)
-    token = secrets.token_urlsafe(32)
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "INSERT INTO api_tokens (org_id, token_hash, label) VALUES (%s, %s, %s) "
-            "RETURNING id, org_id, label, created_at",
-            (org_id, hash_token(token), label)).fetchone() or {}
-    return {**row, "token": token}
+    return access.create_token(conn, org_id=org_id, label=label, **more)
 
 
 def principal_for_token(conn: psycopg.Connection, *, token: str) -> Principal | None:
-    """The organization behind a token, or None for an unknown or revoked one."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "SELECT t.id AS token_id, o.id AS org_id, o.name, o.kind::text AS kind, o.district "
-            "FROM api_tokens t JOIN orgs o ON o.id = t.org_id "
-            "WHERE t.token_hash = %s AND t.revoked_at IS NULL",
-            (hash_token(token),)).fetchone()
-    if row is None:
-        return None
-    return Principal(org_id=row["org_id"], kind=OrgKind(row["kind"]), name=row["name"],
-                     district=row["district"], token_id=row["token_id"])
+    """The caller behind a token (see :func:`storage.access.principal_for_token`)."""
+    return access.principal_for_token(conn, token=token)
 
 
 # --- sites -----------------------------------------------------------------------------

@@ -1,13 +1,13 @@
-"""Organizations and their API tokens (admin only)."""
+"""Organizations (admin only); their people and tokens are api/routes/people.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, status
 
 from api.deps import AdminDep, ConnDep, PageDep
-from api.schemas import OrgCreate, TokenCreate
+from api.schemas import OrgCreate
 from storage import registry
 
 router = APIRouter(tags=["organizations"])
@@ -29,10 +29,3 @@ def list_orgs(conn: ConnDep, _admin: AdminDep, page: PageDep) -> list[dict[str, 
 def get_org(org_id: int, conn: ConnDep, _admin: AdminDep) -> dict[str, Any]:
     """One organization (admin)."""
     return registry.get_org(conn, org_id=org_id)
-
-
-@router.post("/orgs/{org_id}/tokens", status_code=status.HTTP_201_CREATED)
-def create_token(org_id: int, conn: ConnDep, _admin: AdminDep,
-                 body: TokenCreate | None = Body(default=None)) -> dict[str, Any]:
-    """A new token for the organization, shown once (only its hash is stored)."""
-    return registry.create_token(conn, org_id=org_id, label=body.label if body else None)
