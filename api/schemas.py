@@ -113,3 +113,21 @@ class Handover(Body):
 def iso(value: Any) -> Any:
     """Datetimes as RFC 3339 strings, the rest unchanged."""
     return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+class ElevatorPatch(Body):
+    """PATCH /elevators/{id}: the fields to change (others stay)."""
+
+    name: Name | None = None
+    model: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    maintenance_org_id: int | None = None
+    next_inspection_due: date | None = None
+    rated_speed_mps: Annotated[float, Field(gt=0, le=20)] | None = None
+    rated_load_kg: Annotated[float, Field(gt=0, le=100_000)] | None = None
+    registration_code: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{20}$")] | None = None
+    rescue_code: Annotated[str, Field(pattern=r"^[0-9]{5,6}$")] | None = None
+
+    @field_validator("registration_code")
+    @classmethod
+    def _upper(cls, v: str | None) -> str | None:
+        return v.upper() if v is not None else v

@@ -40,7 +40,7 @@ from rules.housekeeping import Housekeeper
 from rules.inbox import Inbox, Item
 from rules.outbound import Outbound
 from rules.policy import Policy, PolicyError
-from storage import alerts, rulestate
+from storage import alerts, responsibility, rulestate
 from storage.db import make_pool
 
 log = structlog.get_logger(__name__)
@@ -317,6 +317,9 @@ class RulesService:
             steps = escalation.escalate_due(conn, policy=self.policy, now=now)
             late = escalation.flag_late_rescues(conn, now=now)
             climbed = escalation.cases_due(conn, policy=self.policy, now=now)
+            # scheduled ends of service take effect on time (responsibility gap cases)
+            climbed += [{"case_id": c} for c in responsibility.apply_due(
+                conn, now=now, limits=self.policy.cases)]
         if steps or late or climbed:
             self._wake_notifier()
 

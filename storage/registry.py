@@ -13,7 +13,7 @@ from psycopg.rows import dict_row, tuple_row
 from core.domain import DISTRICT_KINDS, OrgKind, Principal
 from storage import access, outbox
 from storage.errors import Conflict, Invalid, NotFound
-from storage.scope import CURRENT_PROPERTY_JOIN, visible
+from storage.scope import CURRENT_PROPERTY_JOIN, property_org_at, visible
 
 Row = dict[str, Any]
 
@@ -66,6 +66,18 @@ def create_token(conn: psycopg.Connection, *, org_id: int, label: str | None, **
 def principal_for_token(conn: psycopg.Connection, *, token: str) -> Principal | None:
     """The caller behind a token (see :func:`storage.access.principal_for_token`)."""
     return access.principal_for_token(conn, token=token)
+
+
+def works_in_district(conn: psycopg.Connection, *, org_id: int, district: str | None
+                      ) -> bool:
+    """The organization is of the district, or answers for an elevator in it."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM orgs WHERE id = %(org)s AND district = %(d)s) OR "
+            "EXISTS (SELECT 1 FROM elevators e JOIN sites s ON s.id = e.site_id "
+            f"WHERE s.district = %(d)s AND (e.maintenance_org_id = %(org)s OR "
+            f"{property_org_at('e.pk')} = %(org)s OR s.property_org_id = %(org)s))",
+            {"org": org_id, "d": district}).fetchone() == (True,)
 
 
 # --- sites -----------------------------------------------------------------------------
@@ -178,6 +190,10 @@ def create_elevator(conn: psycopg.Connection, *, recorded_by: str, id: str, site
             cur.execute(
                 "INSERT INTO elevator_property (elevator_pk, effective_from, org_id, "
                 "recorded_by) VALUES (%s, now(), %s, %s)", (pk[0], site[0], recorded_by))
+            if maintenance_org_id is not None:
+                cur.execute("INSERT INTO elevator_maintenance (elevator_pk, org_id, "
+                            "recorded_by) VALUES (%s, %s, %s)",
+                            (pk[0], maintenance_org_id, recorded_by))
             outbox.notify(conn, outbox.REGISTRY_CHANNEL, {"elevator_pk": pk[0],
                                                           "change": "registered"})
     except psycopg.errors.UniqueViolation as exc:
@@ -205,11 +221,14 @@ def _like(q: str | None) -> str | None:
 def list_elevators(conn: psycopg.Connection, *, principal: Principal, offline_after_s: float,
                    limit: int, offset: int, site_id: int | None = None,
                    status: str | None = None, district: str | None = None,
-                   q: str | None = None) -> list[Row]:
+                   q: str | None = None, nobody_responsible: bool = False) -> list[Row]:
     """Visible elevators with their status, in id order; ``q`` matches the id, name,
-    registration code or rescue code (case-insensitive, part of the id or name)."""
+    registration code or rescue code (case-insensitive, part of the id or name);
+    ``nobody_responsible``: only those without a property or maintenance organization."""
     where, params = visible(principal)
     filters = [where]
+    if nobody_responsible:
+        filters.append(sql.SQL("(cp.property_org_id IS NULL OR e.maintenance_org_id IS NULL)"))
     if q is not None:
         filters.append(sql.SQL(
             "(e.id ILIKE %(q_like)s OR e.name ILIKE %(q_like)s "
@@ -244,6 +263,55 @@ def get_elevator(conn: psycopg.Connection, *, principal: Principal, elevator_id:
     if row is None:
         raise NotFound(f"elevator {elevator_id!r} does not exist")
     return row
+
+
+PATCHABLE = ("name", "model", "maintenance_org_id", "next_inspection_due", "rated_speed_mps",
+             "rated_load_kg", "registration_code", "rescue_code")
+
+
+def patch_elevator(conn: psycopg.Connection, *, elevator_pk: int, changes: dict[str, Any],
+                   recorded_by: str) -> None:
+    """Change registry fields of an elevator; a new maintenance organization (or none) is
+    kept in its maintenance history. Conflict for a code already used."""
+    unknown = set(changes) - set(PATCHABLE)
+    assert not unknown, f"not patchable: {unknown}"
+    if changes.get("maintenance_org_id") is not None:
+        _require_org(conn, "maintenance_org_id", changes["maintenance_org_id"],
+                     OrgKind.MAINTENANCE)
+    sets: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(k),
+                                                            sql.Placeholder(k))
+                                  for k in changes]
+    if "rescue_code" in changes:
+        sets.append(sql.SQL("rescue_district = (SELECT district FROM sites "
+                            "WHERE id = elevators.site_id)"))
+    try:
+        with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            before = cur.execute("SELECT maintenance_org_id FROM elevators WHERE pk = %s "
+                                 "FOR UPDATE", (elevator_pk,)).fetchone()
+            cur.execute(sql.SQL("UPDATE elevators SET {} WHERE pk = {}").format(
+                sql.SQL(", ").join(sets), sql.Placeholder("pk")), {**changes, "pk": elevator_pk})
+            if "maintenance_org_id" in changes and before is not None \
+                    and before[0] != changes["maintenance_org_id"]:
+                cur.execute("INSERT INTO elevator_maintenance (elevator_pk, org_id, "
+                            "recorded_by) VALUES (%s, %s, %s)",
+                            (elevator_pk, changes["maintenance_org_id"], recorded_by))
+            outbox.notify(conn, outbox.REGISTRY_CHANNEL, {"elevator_pk": elevator_pk,
+                                                          "change": "patched"})
+    except psycopg.errors.UniqueViolation as exc:
+        field = "rescue_code" if "rescue" in str(exc.diag.constraint_name) \
+            else "registration_code"
+        raise Conflict(f"{field} {changes.get(field)!r} is already used") from None
+
+
+def maintenance_history(conn: psycopg.Connection, *, elevator_pk: int) -> list[Row]:
+    """Every maintenance organization the elevator had (or none), oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT m.org_id, o.name AS org_name, m.effective_from, "
+            "lead(m.effective_from) OVER (ORDER BY m.effective_from) AS effective_to, "
+            "m.recorded_at, m.recorded_by, m.reason FROM elevator_maintenance m "
+            "LEFT JOIN orgs o ON o.id = m.org_id WHERE m.elevator_pk = %s "
+            "ORDER BY m.effective_from", (elevator_pk,)).fetchall()
 
 
 def property_history(conn: psycopg.Connection, *, elevator_pk: int) -> list[Row]:

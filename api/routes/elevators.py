@@ -6,10 +6,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep, SettingsDep, require
-from api.schemas import ElevatorCreate, Handover
+from api.schemas import ElevatorCreate, ElevatorPatch, Handover
 from core.domain import ElevatorStatus, OrgKind
 from storage import alerts, registry, telemetry
 from storage.errors import Invalid
@@ -55,13 +55,17 @@ def list_elevators(conn: ConnDep, principal: PrincipalDep, settings: SettingsDep
                    district: Annotated[str | None, Query(max_length=200)] = None,
                    q: Annotated[str | None, Query(
                        min_length=1, max_length=100,
-                       description="id, name, registration code or rescue code")] = None
+                       description="id, name, registration code or rescue code")] = None,
+                   responsible: Annotated[str | None, Query(
+                       pattern="^none$", description="`none`: only elevators without a "
+                       "property or maintenance organization")] = None
                    ) -> list[dict[str, Any]]:
     """The elevators the caller is responsible for or supervises, each with its status."""
     rows = registry.list_elevators(
         conn, principal=principal, offline_after_s=settings.offline_after_s,
         limit=page.limit, offset=page.offset, site_id=site_id,
-        status=status.value if status else None, district=district, q=q)
+        status=status.value if status else None, district=district, q=q,
+        nobody_responsible=responsible == "none")
     return [elevator_out(r) for r in rows]
 
 
@@ -77,7 +81,34 @@ def get_elevator(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
     out["last_ts"] = row.get("last_ts")
     out["open_alerts"] = alerts.open_for_elevator(conn, elevator_pk=row["pk"])
     out["property_history"] = registry.property_history(conn, elevator_pk=row["pk"])
+    out["maintenance_history"] = registry.maintenance_history(conn, elevator_pk=row["pk"])
     return out
+
+
+@router.patch("/elevators/{elevator_id}")
+def patch_elevator(elevator_id: str, body: ElevatorPatch, conn: ConnDep,
+                   principal: PrincipalDep, settings: SettingsDep) -> dict[str, Any]:
+    """Change registry fields (admin); the supervision of the district may set
+    `next_inspection_due`. A new maintenance organization closes the elevator's
+    responsibility gap."""
+    from storage import responsibility
+
+    row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
+                                offline_after_s=settings.offline_after_s)
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise Invalid("body", "give at least one field to change")
+    if not principal.is_admin and (principal.kind != OrgKind.SUPERVISION
+                                   or set(changes) != {"next_inspection_due"}):
+        raise HTTPException(403, "registry fields are changed by admin; the supervision "
+                                     "of the district may set next_inspection_due")
+    for key in ("name", "rated_speed_mps", "rated_load_kg"):
+        if key in changes and changes[key] is None:
+            raise Invalid(key, "cannot be removed")
+    registry.patch_elevator(conn, elevator_pk=row["pk"], changes=changes,
+                            recorded_by=principal.actor)
+    responsibility.settle_gaps_now(conn, actor=principal.actor, org_id=principal.org_id)
+    return get_elevator(elevator_id, conn, principal, settings)
 
 
 def _bucket_seconds(bucket: str) -> int:

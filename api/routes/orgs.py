@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import Field
 
-from api.deps import AdminDep, ConnDep, PageDep
+from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep
+from api.routes.cases import case_limits
+from api.schemas import Body as BodyModel
 from api.schemas import OrgCreate
-from storage import registry
+from core.domain import OrgKind
+from storage import registry, responsibility
+from storage.errors import Invalid, NotFound
 
 router = APIRouter(tags=["organizations"])
 
@@ -29,3 +35,39 @@ def list_orgs(conn: ConnDep, _admin: AdminDep, page: PageDep) -> list[dict[str, 
 def get_org(org_id: int, conn: ConnDep, _admin: AdminDep) -> dict[str, Any]:
     """One organization (admin)."""
     return registry.get_org(conn, org_id=org_id)
+
+
+class EndService(BodyModel):
+    """POST /orgs/{id}/end-service."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    effective_at: datetime | None = None
+
+
+@router.post("/orgs/{org_id}/end-service")
+def end_service(org_id: int, body: EndService, request: Request, conn: ConnDep,
+                principal: PrincipalDep) -> dict[str, Any]:
+    """The organization stops working for its elevators from effective_at (default now):
+    its tokens and sessions answer 401, it is no longer responsible for its elevators, and
+    every site and elevator it leaves without one gets a responsibility gap case (admin;
+    supervision, for organizations working in its district)."""
+    org = registry.get_org(conn, org_id=org_id)
+    if not principal.is_admin:
+        if principal.kind != OrgKind.SUPERVISION:
+            raise HTTPException(403, "end of service is for admin and supervision")
+        if not registry.works_in_district(conn, org_id=org_id, district=principal.district):
+            raise NotFound(f"organization {org_id} does not exist")
+    now = datetime.now(UTC)
+    at = body.effective_at or now
+    if at.tzinfo is None:
+        raise Invalid("effective_at", "give a time zone offset (RFC 3339)")
+    if at < now - timedelta(minutes=5):
+        raise Invalid("effective_at", "may not lie more than 5 minutes in the past")
+    if org["kind"] == OrgKind.ADMIN:
+        raise Invalid("org_id", "an admin organization does not serve elevators")
+    with conn.transaction():
+        out = responsibility.end_service(conn, org_id=org_id, reason=body.reason,
+                                         effective_at=at, by=principal.actor)
+    out["gap_cases"] = responsibility.apply_due(
+        conn, now=datetime.now(UTC), limits=case_limits(request, request.app.state.settings))
+    return out

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
+from psycopg.rows import tuple_row
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep
+from api.schemas import Body as BodyModel
 from api.schemas import SiteCreate
-from storage import registry
+from core.domain import OrgKind, Principal
+from storage import cases, registry, responsibility
+from storage.errors import Conflict, Invalid
 
 router = APIRouter(tags=["sites"])
+
+PAST_LIMIT = timedelta(minutes=5)
+
+
+def check_effective_at(at: datetime | None, principal: Principal) -> datetime | None:
+    """An ``effective_at`` with its zone, not more than 5 minutes in the past (it would
+    rewrite who was responsible for past alerts) unless an admin says so."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise Invalid("effective_at", "give a time zone offset (RFC 3339)")
+    if at < datetime.now(UTC) - PAST_LIMIT and not principal.is_admin:
+        raise Invalid("effective_at", "may not lie more than 5 minutes in the past")
+    return at
 
 
 @router.post("/sites", status_code=status.HTTP_201_CREATED)
@@ -25,3 +44,43 @@ def list_sites(conn: ConnDep, principal: PrincipalDep, page: PageDep) -> list[di
     """Sites with at least one elevator the caller can see."""
     return registry.list_sites(conn, principal=principal, limit=page.limit,
                                offset=page.offset)
+
+
+class SiteHandover(BodyModel):
+    """POST /sites/{id}/handover."""
+
+    property_org_id: int
+    effective_at: datetime | None = None
+
+
+@router.post("/sites/{site_id}/handover")
+def hand_over_site(site_id: int, body: SiteHandover, conn: ConnDep,
+                   principal: PrincipalDep) -> dict[str, Any]:
+    """Hand every elevator of the site to a property organization (admin; supervision and
+    street of the site's district), as the per-elevator handover does; a responsibility
+    gap of the site closes by itself once every elevator has one again."""
+    site = cases.queries.visible_site(conn, principal=principal, site_id=site_id)
+    if not principal.is_admin and not (
+            principal.kind in (OrgKind.SUPERVISION, OrgKind.STREET)
+            and principal.district == site["district"]):
+        raise HTTPException(403, "a site is handed over by admin, or the supervision or "
+                                 "street office of its district")
+    at = check_effective_at(body.effective_at, principal)
+    with conn.transaction():
+        with conn.cursor(row_factory=tuple_row) as cur:
+            pks = [int(r[0]) for r in cur.execute(
+                "SELECT pk FROM elevators WHERE site_id = %s ORDER BY pk FOR UPDATE",
+                (site_id,)).fetchall()]
+        moved = []
+        for pk in pks:
+            try:
+                registry.handover(conn, elevator_pk=pk, property_org_id=body.property_org_id,
+                                  effective_at=at, recorded_by=principal.actor)
+                moved.append(pk)
+            except Conflict:
+                continue  # already with that organization
+    settled = responsibility.settle_gaps_now(conn, actor=principal.actor,
+                                             org_id=principal.org_id)
+    return {"site_id": site_id, "property_org_id": body.property_org_id,
+            "effective_at": at or datetime.now(UTC), "elevators": len(moved),
+            "gap_cases_resolved": settled}

@@ -156,8 +156,9 @@ def _level_select(level: Level) -> str:
         on = "o.id = el.maintenance_org_id"
     else:  # district levels
         on = f"o.kind::text IN ({kinds}) AND o.district = el.district"
+    # an organization whose service ended is called no more (the level is skipped)
     return (f"SELECT el.eid, {int(level)} AS level, o.id, o.name, o.kind::text AS kind "
-            f"FROM el JOIN orgs o ON {on}")
+            f"FROM el JOIN orgs o ON {on} AND (o.ended_at IS NULL OR o.ended_at > now())")
 
 
 # The chain of every elevator asked for, one row per (level, organization), from the one

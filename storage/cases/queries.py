@@ -184,7 +184,7 @@ def _level_select(level: Level) -> str:
         on = f"o.kind::text IN ({kinds}) AND o.district = t.district"
     return (f"SELECT t.id AS case_id, {int(level)} AS level, o.id, o.name, "
             f"o.kind::text AS kind FROM t {CURRENT_PROPERTY_JOIN.replace('e.pk', 't.elevator_pk')}"
-            f" JOIN orgs o ON {on}")
+            f" JOIN orgs o ON {on} AND (o.ended_at IS NULL OR o.ended_at > now())")
 
 
 # The chain of each case: one row per (level, organization), from core.chain's levels; a
