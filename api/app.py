@@ -13,6 +13,7 @@ from api import dashboard, errors
 from api.routes import (
     alerts,
     cases,
+    duty_report,
     elevators,
     health,
     ingest,
@@ -54,7 +55,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, sites, elevators, ingest, health,
-                   alerts, cases, records, webhooks, reports):
+                   alerts, cases, records, webhooks, reports, duty_report):
         api.include_router(module.router)
     app.include_router(api)
     # /healthz and /metrics also at the root, where load balancers and Prometheus look.
