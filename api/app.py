@@ -13,6 +13,7 @@ from api import dashboard, errors, public
 from api.routes import (
     alerts,
     cases,
+    duty_report,
     elevators,
     health,
     ingest,
@@ -56,7 +57,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, people, sites, elevators, ingest, health,
-                   alerts, cases, records, webhooks, reports, signs):
+                   alerts, cases, records, webhooks, reports, duty_report, signs):
         api.include_router(module.router)
     api.include_router(public.api_router)
     app.include_router(api)

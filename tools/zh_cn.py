@@ -234,6 +234,74 @@ ZH: dict[str, str] = {
     "Solved": "已解决", "Not solved": "未解决",
     "Keep the address of this page to follow your report; it is the only key to it.":
         "请保存本页地址以便查看处理进度；这是查看此报告的唯一凭证。",
+    # cases (CONTRACT section 6): the queue, the case page, the elevator and supervision
+    "Cases": "工单", "Case": "工单", "case %(id)s": "工单 %(id)s", "Kind": "类型",
+    "What people must do about each problem: overdue and active cases first. Each required "
+    "party reports for duty, arrives on site, and resolves the case with its cause.":
+        "每个问题需要谁来处理：超时和办理中的工单排在前面。每个责任单位须报到、到场，"
+        "并在处置完成时写明原因。",
+    "only where my organization is a party": "只看本单位参与的工单",
+    "No case matches.": "没有符合条件的工单。",
+    "Showing the first %(n)s cases; filter to see others.":
+        "仅显示前 %(n)s 个工单，请用筛选查看其他工单。",
+    "opened %(age)s ago": "%(age)s前吹哨",
+    "also reported by %(count)s person": "另有 %(count)s 人报告",
+    "rescue": "困人救援", "fault": "故障", "hazard": "隐患", "complaint": "投诉",
+    "responsibility gap": "管理责任空缺",
+    "awaiting arrival": "待到场", "concluded": "办结", "cancelled": "已撤销",
+    "overdue": "超时", "reopened": "重新办理", "Reopened": "重新办理次数",
+    "external (power cut, fire, weather)": "外部原因（停电、火灾、天气）",
+    "door system": "门系统", "drive or control": "驱动与控制系统",
+    "mechanical parts": "机械部件", "electrical parts": "电气部件",
+    "maintenance quality": "维保质量", "false alarm": "误报", "other cause": "其他",
+    "someone trapped": "有人被困", "elevator stopped": "电梯停运", "door problem": "门有问题",
+    "noise or shaking": "异响或抖动", "other problem": "其他问题",
+    "an alert": "告警", "a resident's report": "居民报告", "an organization": "单位",
+    "an inspection": "检验", "end of service": "退出服务",
+    "case opened": "创建工单", "alert gathered": "并入告警", "report received": "收到居民报告",
+    "rescue recorded": "救援完成", "reporter's feedback": "居民评价",
+    "report for duty by": "报到期限", "arrive by": "到场期限", "resolve by": "处置期限",
+    "on duty": "已报到", "on duty, late": "已报到（超时）", "late, not on duty": "超时未报到",
+    "%(d)s left": "剩余 %(d)s", "passed %(d)s ago": "已超过 %(d)s",
+    "{d} left": "剩余 {d}", "passed {d} ago": "已超过 {d}", "met at": "完成于",
+    "Recorded on case {id}": "已记入工单 {id}",
+    "Trapped": "被困人数", "Injured": "受伤人数", "Record the rescue": "记录救援结果",
+    "Cause": "原因", "choose…": "请选择…", "Add a note": "添加备注",
+    "Conclude the case": "办结工单", "Cancel the case": "撤销工单",
+    "Reason (a false alarm, a duplicate)": "撤销原因（误报、重复）",
+    "The case": "工单信息", "Description": "描述", "Residents' reports": "居民报告",
+    "Contact": "联系方式", "Trapped / injured": "被困 / 受伤", "rescued at": "救出时间",
+    "Hazards": "隐患", "rectify by %(day)s": "整改期限 %(day)s", "Deadlines": "办理期限",
+    "The elevator now": "电梯当前状态",
+    "A case about the whole site, or an elevator you do not see.":
+        "该工单针对整个小区，或涉及您无权查看的电梯。",
+    "Who must report for duty": "须报到的单位", "Called": "通知时间", "required": "责任单位",
+    "Timeline": "时间线", "Telemetry around the case": "工单前后的运行数据",
+    "from %(source)s": "来源：%(source)s", "report no. %(n)s": "第 %(n)s 份报告",
+    "not on duty in time: %(names)s": "未按时报到：%(names)s",
+    "%(trapped)s trapped, %(injured)s injured": "被困 %(trapped)s 人，受伤 %(injured)s 人",
+    "missed: %(deadline)s": "错过：%(deadline)s",
+    "the reporter confirmed it is solved": "报告人确认已解决",
+    "the reporter says it is not solved": "报告人评价未解决",
+    "recorded as a re-inspection": "记为复检",
+    "No cases on record.": "没有工单记录。",
+    "Printable sign with the report QR code": "打印带报告二维码的标识",
+    "Reporting for duty on cases": "工单报到情况",
+    "Cases opened %(first)s to %(last)s: for each organization, the cases where it had to "
+    "report for duty, whether it did so in time, and how long it took from the case opening.":
+        "%(first)s 至 %(last)s 期间创建的工单：各单位须报到的工单数、是否按时报到，"
+        "以及自工单创建起的用时。",
+    "Download the duty report (CSV)": "下载报到统计（CSV）",
+    "Cases where required": "须报到的工单", "To report for duty": "报到用时",
+    "To arrive": "到场用时", "To resolve": "处置用时",
+    "Rescues reached within 30 min": "30 分钟内到场的救援", "in time": "按时", "never": "未报到",
+    "not yet due": "未到期限", "No case was opened here in this period.": "该时段内没有创建工单。",
+    # duty report CSV columns and file name
+    "cases where required": "须报到工单数", "reported for duty in time": "按时报到数",
+    "reported for duty late": "超时报到数", "cases reported for duty on": "已报到工单数",
+    "median to resolve (s)": "处置用时中位数（秒）", "worst to resolve (s)": "处置最长用时（秒）",
+    "rescues arrived within 30 min": "30 分钟内到场的救援数", "cases reopened": "重新办理工单数",
+    "whistle-duty": "whistle-报到统计",
 }
 
 ROOT = Path(__file__).resolve().parent.parent / "api" / "locales"

@@ -1,4 +1,5 @@
-"""One elevator: registry, who answers for it (and who did), state, charts, alerts, records."""
+"""One elevator: registry, who answers for it (and who did), state, charts, alerts, cases,
+records, and (admin, its property organization) a link to its printable sign."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from api.dashboard.queue import event_rows, with_responsibility
 from api.dashboard.web import PagePrincipal, PageRoute, render
 from api.deps import ConnDep, SettingsDep
 from core.chain import called_levels
-from storage import alerts, records, registry, reports
+from storage import alerts, cases, records, registry, reports
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 TIMELINE = 25
 RECORDS = 20
+CASES = 20
 CHART_HOURS = (1, 3, 12, 24)
 
 
@@ -38,8 +40,12 @@ def elevator_page(request: Request, conn: ConnDep, settings: SettingsDep,
     names = reports.org_names(conn, org_ids=[
         e["maintenance_org_id"], e["property_org_id"],
         *(r["org_id"] for r in [*inspections, *maintenance] if r["org_id"])])
+    case_list = cases.queries.for_elevator(conn, elevator_pk=e["pk"], limit=CASES)
+    may_print_sign = principal.is_admin or (principal.org_id is not None
+                                            and principal.org_id == e["property_org_id"])
     latest = e.get("latest")
     return render(request, "elevator.html", principal, nav="fleet", e=e,
                   latest=latest if isinstance(latest, dict) else {}, history=history, chain=chain,
                   open_levels=called_levels(0), timeline=timeline, inspections=inspections,
-                  maintenance=maintenance, names=names, chart_hours=CHART_HOURS)
+                  maintenance=maintenance, names=names, chart_hours=CHART_HOURS,
+                  cases=case_list, may_print_sign=may_print_sign)

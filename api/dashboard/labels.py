@@ -52,6 +52,37 @@ VOCABULARY: dict[str, dict[str, str]] = {
     "connection": {"online": N_("online"), "offline": N_("offline")},
     "outcome": {"delivered": N_("delivered"), "retry": N_("to be retried"),
                 "gave_up": N_("given up"), "pending": N_("pending")},
+    # cases (CONTRACT section 6)
+    "case_kind": {"rescue": N_("rescue"), "fault": N_("fault"), "hazard": N_("hazard"),
+                  "complaint": N_("complaint"),
+                  "responsibility_gap": N_("responsibility gap")},
+    "case_state": {"open": N_("awaiting arrival"), "on_site": N_("on site"),
+                   "resolved": N_("resolved"), "closed": N_("concluded"),
+                   "cancelled": N_("cancelled")},
+    "cause": {"external": N_("external (power cut, fire, weather)"),
+              "misuse": N_("misuse (doors blocked, vandalism, overload)"),
+              "door_system": N_("door system"), "drive_or_control": N_("drive or control"),
+              "mechanical": N_("mechanical parts"), "electrical": N_("electrical parts"),
+              "maintenance_quality": N_("maintenance quality"),
+              "false_alarm": N_("false alarm"), "other": N_("other cause")},
+    "category": {"trapped": N_("someone trapped"), "stopped": N_("elevator stopped"),
+                 "door": N_("door problem"), "noise": N_("noise or shaking"),
+                 "complaint": N_("complaint"), "other": N_("other problem")},
+    "source": {"alert": N_("an alert"), "report": N_("a resident's report"),
+               "org": N_("an organization"), "inspection": N_("an inspection"),
+               "responsibility": N_("end of service")},
+    "case_action": {"opened": N_("case opened"), "alert_added": N_("alert gathered"),
+                    "reported": N_("report received"), "on_duty": N_("reported for duty"),
+                    "late": N_("late"), "arrived": N_("arrived on site"),
+                    "rescued": N_("rescue recorded"), "noted": N_("noted"),
+                    "escalated": N_("escalated"), "overdue": N_("overdue"),
+                    "resolved": N_("resolved"), "feedback": N_("reporter's feedback"),
+                    "reopened": N_("reopened"), "closed": N_("concluded"),
+                    "cancelled": N_("cancelled"), "notified": N_("notified")},
+    "deadline": {"accept_by": N_("report for duty by"), "arrive_by": N_("arrive by"),
+                 "resolve_by": N_("resolve by")},
+    "mark": {"duty": N_("on duty"), "late_duty": N_("on duty, late"),
+             "late": N_("late, not on duty"), "waiting": N_("not yet")},
 }
 
 # What the scripts say (keys are what they ask for with Whistle.t("key")).
@@ -72,6 +103,9 @@ SCRIPT_TEXT: dict[str, str] = {
     "chart.time": N_("time"),
     "tile.acknowledged": N_("acknowledged"),
     "error.http": N_("request failed (HTTP {status})"),
+    "toast.case": N_("Recorded on case {id}"),
+    "deadline.left": N_("{d} left"),
+    "deadline.passed": N_("passed {d} ago"),
 }
 
 

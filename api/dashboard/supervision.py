@@ -1,9 +1,10 @@
-"""The supervision view: the response report of GET /reports/response as a page."""
+"""The supervision view: the response report of GET /reports/response and the duty report
+of GET /reports/duty as a page."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +14,7 @@ from api import i18n
 from api.dashboard.fleet import all_pages
 from api.dashboard.web import PagePrincipal, PageRoute, page_lang, render
 from api.deps import ConnDep, SettingsDep, require
+from api.routes.duty_report import duty_report
 from api.routes.reports import DEFAULT_RANGE, response_report
 from core.domain import OrgKind
 from storage import registry
@@ -47,6 +49,12 @@ def supervision(request: Request, conn: ConnDep, settings: SettingsDep, principa
     t0 = datetime.combine(first, time(), zone)
     t1 = datetime.combine(last + timedelta(days=1), time(), zone)
     report = response_report(conn, principal, start=t0, end=t1, district=district or None)
+    try:
+        duty: dict[str, Any] | None = duty_report(conn, principal, start=t0, end=t1,
+                                                  district=report["district"])
+        duty_error = None
+    except Invalid as exc:  # the duty report spans at most 366 days
+        duty, duty_error = None, exc.message
     # The downloads are in the page's language (column names too).
     query = {"start": t0.isoformat(), "end": t1.isoformat(),
              i18n.LANG_PARAM: page_lang(request)[0].code}
@@ -59,4 +67,6 @@ def supervision(request: Request, conn: ConnDep, settings: SettingsDep, principa
                   first=first, last=last, districts=districts,
                   csv_report="/api/v1/reports/response?" + urlencode(
                       {**query, "format": "csv"}),
-                  csv_alerts="/api/v1/reports/alerts.csv?" + urlencode(query))
+                  csv_alerts="/api/v1/reports/alerts.csv?" + urlencode(query),
+                  duty=duty, duty_error=duty_error,
+                  csv_duty="/api/v1/reports/duty?" + urlencode({**query, "format": "csv"}))

@@ -83,10 +83,19 @@
     });
   }
 
+  /* A fixed window (the case page: data-start, data-end), or the last hours. */
+  var FIXED = box.dataset.start ? [new Date(box.dataset.start), new Date(box.dataset.end)] : null;
+  function fixedBucket(start, end) {
+    var hours = (end - start) / 3600000;
+    var key = [1, 3, 12, 24].filter(function (h) { return h >= hours; })[0] || 24;
+    return BUCKETS[key];
+  }
+
   async function load(hours) {
     var note = document.getElementById("chart-note");
-    var b = BUCKETS[hours] || BUCKETS[3];
-    var end = new Date(), start = new Date(end.getTime() - hours * 3600 * 1000);
+    var b = FIXED ? fixedBucket(FIXED[0], FIXED[1]) : (BUCKETS[hours] || BUCKETS[3]);
+    var end = FIXED ? FIXED[1] : new Date();
+    var start = FIXED ? FIXED[0] : new Date(end.getTime() - hours * 3600 * 1000);
     box.dataset.hours = hours;
     box.querySelectorAll(".range button").forEach(function (btn) {
       btn.setAttribute("aria-pressed", String(Number(btn.dataset.hours) === hours));
@@ -98,7 +107,7 @@
       note.textContent = rows.length
         ? Whistle.t("chart.note", {bucket: b[1], samples:
             rows.reduce(function (n, r) { return n + (r.samples || 0); }, 0)})
-        : Whistle.t("chart.none", {hours: hours});
+        : (FIXED ? Whistle.t("chart.empty") : Whistle.t("chart.none", {hours: hours}));
       draw(rows, b[0]);
       box.dataset.loaded = "true";
     } catch (err) {
@@ -106,7 +115,8 @@
     }
   }
 
-  box.querySelector(".range").addEventListener("click", function (ev) {
+  var range = box.querySelector(".range");
+  if (range) range.addEventListener("click", function (ev) {
     var btn = ev.target.closest("button[data-hours]");
     if (btn) load(Number(btn.dataset.hours));
   });
