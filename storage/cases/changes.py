@@ -116,11 +116,14 @@ def open_case(conn: psycopg.Connection, *, kind: CaseKind, site_id: int,
               actor: str, org_id: int | None, limits: CaseLimits, now: datetime,
               contact: str | None = None, trapped_count: int | None = None,
               hazards: list[str] | None = None, resolve_by: datetime | None = None,
-              rectify_by: date | None = None) -> tuple[int, bool]:
+              rectify_by: date | None = None, alert_id: int | None = None
+              ) -> tuple[int, bool]:
     """Open a case, or find the open one of that kind (elevator or site): (id, opened).
 
     The one-open-case unique indexes settle races between writers. A new case calls its
-    required parties and the chain's first two levels, as a new alert does."""
+    required parties and the chain's first two levels, as a new alert does; the alert that
+    opens it (``alert_id``) is gathered before the case is first published, so the
+    ``opened`` message names it."""
     with conn.cursor(row_factory=tuple_row) as cur:
         row = cur.execute(
             "INSERT INTO cases (kind, site_id, elevator_pk, source, severity, description, "
@@ -155,8 +158,14 @@ def open_case(conn: psycopg.Connection, *, kind: CaseKind, site_id: int,
            details={"source": source, "description": description,
                     "called": [_org(o) for o in called],
                     **({"hazards": hazards} if hazards else {})})
+    if alert_id is not None:
+        conn.execute("INSERT INTO case_alerts (alert_id, case_id, added_at) "
+                     "VALUES (%s, %s, %s)", (alert_id, case_id, now))
+        _event(conn, case_id=case_id, action="alert_added", actor=WHISTLE, at=now,
+               details={"alert_id": alert_id, "severity": severity})
     _publish(conn, case_id=case_id, change="opened", actor=actor,
-             details={"called": [_org(o) for o in called]})
+             details={"called": [_org(o) for o in called],
+                      **({"alert_id": alert_id} if alert_id is not None else {})})
     return case_id, True
 
 
@@ -259,6 +268,8 @@ def gather_alert(conn: psycopg.Connection, *, alert_id: int, alert_kind: str,
     assert row is not None, f"elevator {elevator_pk} vanished"
     case_id, opened = open_case(conn, kind=kind, site_id=int(row[0]), elevator_pk=elevator_pk,
                                 source="alert", severity=severity, description=alert_kind,
-                                actor=WHISTLE, org_id=None, limits=limits, now=now)
-    add_alert(conn, case_id=case_id, alert_id=alert_id, severity=severity, now=now)
+                                actor=WHISTLE, org_id=None, limits=limits, now=now,
+                                alert_id=alert_id)
+    if not opened:
+        add_alert(conn, case_id=case_id, alert_id=alert_id, severity=severity, now=now)
     return case_id, opened
