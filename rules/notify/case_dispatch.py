@@ -8,6 +8,9 @@ every party with ``called_at`` or ``on_duty_at`` in the case object as it is aft
 change; so ``opened`` reaches the parties called at opening and ``escalated`` everyone
 called up to the new level. ``overdue`` and ``late`` also reach the supervision department
 of the case's district, called or not: it should know.
+
+Storm control groups many cases of one kind at one site; it counts distinct cases, so one
+case climbing level after level is told each time.
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ class CaseDispatch:
         n = 0
         for org, org_level in recipients(change=change, case=case, chain=chain):
             key = ("case", org["id"], change, case.get("site_id"), case.get("kind"))
-            if self.storm.offer(key, (case, org, level, org_level), now=now):
+            if self.storm.offer(key, (case, org, level, org_level), now=now,
+                                ident=case["id"]):
                 message_id = uuid.uuid4()
                 body = messages.case_single(message_id=message_id, change=change, org=org,
                                             case=case, level=level, now=now)

@@ -175,6 +175,13 @@ def test_storm_control_decides_per_key():
     assert storm.offer("k", 6, now=201)  # quiet for a window: one by one again
 
 
+def test_storm_control_counts_one_case_changing_again_and_again_once():
+    storm = StormControl(Storm(threshold=3, window_s=60, settle_s=5))
+    assert all(storm.offer("k", n, now=n, ident="case 1") for n in range(5))
+    assert storm.offer("k", "b", now=6, ident="case 2")
+    assert not storm.offer("k", "c", now=7, ident="case 3")  # three cases: a storm
+
+
 def test_every_state_change_is_published_on_the_alerts_topic(db, fleet, pool, settings):
     got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
