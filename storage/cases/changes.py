@@ -146,14 +146,14 @@ def open_case(conn: psycopg.Connection, *, kind: CaseKind, site_id: int,
                    else "site_id = %s AND elevator_pk IS NULL") + " FOR UPDATE",
                 (kind.value, elevator_pk if elevator_pk is not None else site_id)).fetchone()
             assert found is not None, "an open case vanished under the unique index"
+            if org_id is not None:  # whoever called it in is a party, whoever came first
+                _join(conn, case_id=int(found[0]), org_id=org_id, now=now)
             return int(found[0]), False
     case_id = int(row[0])
     called = _call(conn, case_id=case_id, kind=kind,
                    levels={Level.PROPERTY, Level.MAINTENANCE}, now=now)
     if org_id is not None:  # whoever opened it (a rescue organization taking a call) is a party
-        conn.execute("INSERT INTO case_parties (case_id, org_id, kind, required, called_at) "
-                     "SELECT %s, o.id, o.kind, false, %s FROM orgs o WHERE o.id = %s "
-                     "ON CONFLICT DO NOTHING", (case_id, now, org_id))
+        _join(conn, case_id=case_id, org_id=org_id, now=now)
     _event(conn, case_id=case_id, action="opened", actor=actor, org_id=org_id, at=now,
            details={"source": source, "description": description,
                     "called": [_org(o) for o in called],
@@ -167,6 +167,15 @@ def open_case(conn: psycopg.Connection, *, kind: CaseKind, site_id: int,
              details={"called": [_org(o) for o in called],
                       **({"alert_id": alert_id} if alert_id is not None else {})})
     return case_id, True
+
+
+def _join(conn: psycopg.Connection, *, case_id: int, org_id: int, now: datetime) -> None:
+    """The organization that opened or called in a case is a party (called from then)."""
+    conn.execute("INSERT INTO case_parties AS p (case_id, org_id, kind, required, called_at) "
+                 "SELECT %s, o.id, o.kind, false, %s FROM orgs o WHERE o.id = %s "
+                 "ON CONFLICT (case_id, org_id) DO UPDATE SET "
+                 "called_at = coalesce(p.called_at, EXCLUDED.called_at)",
+                 (case_id, now, org_id))
 
 
 def _org(o: Row) -> Row:
