@@ -1,7 +1,7 @@
-"""The rules service's outbound threads: the notifier (outbox to MQTT and webhook
-messages), the sender (webhook attempts that are due) and the listener (PostgreSQL
-notifications of changes made by other processes: API acknowledgements and resolves,
-seals, maintenance), each woken at once by what concerns it.
+"""The rules service's outbound threads: the notifier (alert and case outboxes to MQTT
+and webhook messages), the sender (webhook attempts that are due) and the listener
+(PostgreSQL notifications of changes made by other processes: API acknowledgements and
+resolves, case changes, seals, maintenance), each woken at once by what concerns it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from rules.notify.mqtt import AlertPublisher
 from rules.notify.webhooks import CLAIM_LIMIT, Sender
 from rules.policy import Policy
 from storage import outbox
+from storage.cases import CASES_CHANNEL
 from storage.db import connect
 
 __all__ = ["Outbound"]
@@ -107,17 +108,19 @@ class Outbound:
             self.guard("webhooks", send_all)
 
     def _listen_loop(self) -> None:
-        """LISTEN for changes made elsewhere (API acks and resolves, seals, maintenance)."""
+        """LISTEN for changes made elsewhere (API acks and resolves, case changes, seals,
+        maintenance)."""
         assert self.settings.database_url is not None
         while not self.stop_event.is_set():
             try:
                 with connect(self.settings.database_url, autocommit=True) as conn:
-                    outbox.listen(conn, outbox.ALERTS_CHANNEL, outbox.REGISTRY_CHANNEL)
+                    outbox.listen(conn, outbox.ALERTS_CHANNEL, CASES_CHANNEL,
+                                  outbox.REGISTRY_CHANNEL)
                     self.listening.set()
                     # Whatever happened while not listening is picked up by the timers.
                     while not self.stop_event.is_set():
                         for channel, payload in outbox.received(conn, timeout=0.5):
-                            if channel == outbox.ALERTS_CHANNEL:
+                            if channel in (outbox.ALERTS_CHANNEL, CASES_CHANNEL):
                                 self.wake_notifier.set()
                             elif channel == outbox.REGISTRY_CHANNEL:
                                 self.on_registry_change(payload)

@@ -14,8 +14,8 @@ from storage.errors import Conflict, NotFound
 Row = dict[str, Any]
 
 WEBHOOK_COLUMNS = "id, org_id, url, created_at"
-DELIVERY_COLUMNS = ("id, webhook_id, message_id, event, alert_ids, attempt, status, due_at, "
-                    "attempted_at, response_code, error, next_try_at, created_at")
+DELIVERY_COLUMNS = ("id, webhook_id, message_id, event, alert_ids, case_ids, attempt, status, "
+                    "due_at, attempted_at, response_code, error, next_try_at, created_at")
 
 
 def create(conn: psycopg.Connection, *, org_id: int, url: str, secret: str) -> Row:
@@ -60,13 +60,16 @@ def deliveries(conn: psycopg.Connection, *, org_id: int, webhook_id: int, limit:
 
 
 def enqueue(conn: psycopg.Connection, *, org_id: int, event: str, body: bytes,
-            alert_ids: list[int], message_id: uuid.UUID, now: datetime) -> int:
-    """Schedule the first attempt of a message to every webhook of the org; how many."""
+            alert_ids: list[int], message_id: uuid.UUID, now: datetime,
+            case_ids: list[int] | None = None) -> int:
+    """Schedule the first attempt of a message to every webhook of the org; how many. A
+    message is about alerts (``alert_ids``) or cases (``case_ids``)."""
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(
-            "INSERT INTO webhook_deliveries (webhook_id, message_id, event, alert_ids, body, "
-            "due_at) SELECT w.id, %s, %s, %s, %s, %s FROM webhooks w WHERE w.org_id = %s",
-            (message_id, event, alert_ids, body, now, org_id))
+            "INSERT INTO webhook_deliveries (webhook_id, message_id, event, alert_ids, "
+            "case_ids, body, due_at) SELECT w.id, %s, %s, %s, %s, %s, %s FROM webhooks w "
+            "WHERE w.org_id = %s",
+            (message_id, event, alert_ids, case_ids or [], body, now, org_id))
         return cur.rowcount
 
 
@@ -79,8 +82,8 @@ def claim_due(conn: psycopg.Connection, *, now: datetime, limit: int) -> list[Ro
             "  SELECT id FROM webhook_deliveries WHERE status = 'pending' "
             "  AND due_at <= %(now)s ORDER BY due_at, id LIMIT %(limit)s "
             "  FOR UPDATE SKIP LOCKED) "
-            "RETURNING d.id, d.webhook_id, d.message_id, d.event, d.alert_ids, d.body, "
-            "d.attempt, w.url, w.secret, w.org_id",
+            "RETURNING d.id, d.webhook_id, d.message_id, d.event, d.alert_ids, d.case_ids, "
+            "d.body, d.attempt, w.url, w.secret, w.org_id",
             {"now": now, "limit": limit}).fetchall()
 
 
@@ -96,8 +99,9 @@ def finish(conn: psycopg.Connection, *, delivery: Row, delivered: bool,
         if retry_at is not None:
             conn.execute(
                 "INSERT INTO webhook_deliveries (webhook_id, message_id, event, alert_ids, "
-                "body, attempt, due_at) SELECT webhook_id, message_id, event, alert_ids, body, "
-                "attempt + 1, %s FROM webhook_deliveries WHERE id = %s",
+                "case_ids, body, attempt, due_at) SELECT webhook_id, message_id, event, "
+                "alert_ids, case_ids, body, attempt + 1, %s FROM webhook_deliveries "
+                "WHERE id = %s",
                 (retry_at, delivery["id"]))
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import Field
 
 from api.deps import ConnDep, PageDep, PrincipalDep, SettingsDep
+from api.routes import stream
 from api.schemas import Body
 from core.cases import CAUSES, Action, CaseKind, CaseLimits, CaseState, Refusal, check, load_limits
 from core.cases import SEVERITY as CASE_SEVERITY
@@ -24,6 +25,8 @@ from storage.errors import Conflict, Invalid
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["cases"])
+# /cases/stream must be matched before /cases/{case_id}.
+router.include_router(stream.cases_router)
 
 Note = Annotated[str, Field(min_length=1, max_length=4000)]
 Count = Annotated[int, Field(ge=0, le=100, strict=True)]

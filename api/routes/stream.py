@@ -1,15 +1,19 @@
-"""GET /alerts/stream: server-sent events of alert changes, scoped to the caller's token.
+"""GET /alerts/stream and GET /cases/stream: server-sent events of alert and case changes,
+scoped to the caller's token.
 
 EventSource cannot set headers, so the token may also come as ``?token=...`` (prefer the
-Authorization header where the client allows it: URLs end up in logs). Each change is one
-``alert`` event whose ``data`` is ``{"change": ..., "alert": {<alert object>}}`` and whose
-``id`` is the change's sequence number; a comment line is sent every 15 s to keep proxies
-from closing the connection. Events are not replayed after a reconnect: a dashboard
-reloads ``GET /alerts`` when it reconnects.
+Authorization header where the client allows it: URLs end up in logs). Each alert change
+is one ``alert`` event whose ``data`` is ``{"change": ..., "alert": {<alert object>}}``
+and whose ``id`` is the change's sequence number; each case change the caller may see is
+one ``case`` event, ``{"change": ..., "case": {<case object, without contacts>}}`` with
+id ``case-<sequence number>``. ``/alerts/stream`` sends both (a client listening only for
+``alert`` events is unaffected), ``/cases/stream`` only case events. A comment line is
+sent every 15 s to keep proxies from closing the connection. Events are not replayed after
+a reconnect: a dashboard reloads ``GET /alerts`` (``GET /cases``) when it reconnects.
 
-Backed by PostgreSQL LISTEN/NOTIFY (channel ``whistle_alerts``), so it works when the
-rules service runs in another process: one listening connection per API process is
-shared by every stream, opened with the first and closed with the last.
+Backed by PostgreSQL LISTEN/NOTIFY (channels ``whistle_alerts`` and ``whistle_cases``), so
+it works when the rules service runs in another process: one listening connection per API
+process is shared by every stream, opened with the first and closed with the last.
 """
 
 from __future__ import annotations
@@ -31,11 +35,14 @@ from starlette.concurrency import run_in_threadpool
 from api import deps
 from core.domain import Principal
 from storage import alerts, outbox
+from storage.cases import CASES_CHANNEL
+from storage.cases import queries as case_queries
 from storage.db import connect
 from storage.scope import can_see
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["alerts"])
+cases_router = APIRouter(tags=["cases"])
 
 KEEPALIVE_S = 15.0
 RETRY_MS = 5000
@@ -62,11 +69,23 @@ def event_text(*, seq: Any, change: str, alert: Row) -> str:
     return f"event: alert\nid: {seq}\ndata: {data}\n\n"
 
 
+def case_event_text(*, seq: Any, change: str, case: Row) -> str:
+    """One SSE `case` event (never a contact)."""
+    data = json.dumps({"change": change, "case": case_queries.without_contacts(case)},
+                      default=_default, separators=(",", ":"))
+    return f"event: case\nid: case-{seq}\ndata: {data}\n\n"
+
+
+ALERT_EVENTS = frozenset({"alert", "case"})
+CASE_EVENTS = frozenset({"case"})
+
+
 @dataclass(eq=False)
 class _Subscription:
     principal: Principal
     loop: asyncio.AbstractEventLoop
     elevator_id: str | None
+    events: frozenset[str] = ALERT_EVENTS
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
     overflow: bool = False
 
@@ -99,9 +118,10 @@ class AlertHub:
             return hub
 
     def subscribe(self, principal: Principal, loop: asyncio.AbstractEventLoop,
-                  elevator_id: str | None) -> _Subscription:
+                  elevator_id: str | None, events: frozenset[str] = ALERT_EVENTS
+                  ) -> _Subscription:
         """A new stream; starts listening if it is the first."""
-        sub = _Subscription(principal, loop, elevator_id)
+        sub = _Subscription(principal, loop, elevator_id, events)
         with self._lock:
             self._subs.add(sub)
             if self._stop is None:
@@ -123,35 +143,54 @@ class AlertHub:
         while not stop.is_set():
             try:
                 with connect(self.database_url, autocommit=True) as conn:
-                    outbox.listen(conn, outbox.ALERTS_CHANNEL)
+                    outbox.listen(conn, outbox.ALERTS_CHANNEL, CASES_CHANNEL)
                     self.ready.set()
                     while not stop.is_set():
-                        got = [p for _c, p in outbox.received(conn, timeout=0.5)]
+                        got = list(outbox.received(conn, timeout=0.5))
                         if got:
                             self._dispatch(conn, got)
             except psycopg.Error as exc:
                 log.warning("alert stream lost its database connection", error=str(exc))
                 stop.wait(RECONNECT_S)
 
-    def _dispatch(self, conn: psycopg.Connection, notes: list[Row]) -> None:
-        ids = sorted({int(n["alert_id"]) for n in notes if "alert_id" in n})
-        rows = {r["id"]: r for r in alerts.with_scope(conn, alert_ids=ids)}
+    def _dispatch(self, conn: psycopg.Connection, notes: list[tuple[str, Row]]) -> None:
+        """Read what the notifications name (as it is now, with who may see it) and offer
+        each event, in the order of the notifications, to the streams that may see it."""
+        alert_ids = sorted({int(p["alert_id"]) for c, p in notes
+                            if c == outbox.ALERTS_CHANNEL and "alert_id" in p})
+        case_ids = sorted({int(p["case_id"]) for c, p in notes
+                           if c == CASES_CHANNEL and "case_id" in p})
+        alert_rows = ({r["id"]: r for r in alerts.with_scope(conn, alert_ids=alert_ids)}
+                      if alert_ids else {})
+        case_rows = ({r["id"]: r for r in case_queries.with_scope(conn, case_ids=case_ids)}
+                     if case_ids else {})
         with self._lock:
             subs = list(self._subs)
-        for note in notes:
-            row = rows.get(note.get("alert_id"))
-            if row is None:
-                continue
-            text = event_text(seq=note.get("outbox_id", ""), change=note.get("change", ""),
-                              alert=row)
-            for sub in subs:
-                if sub.elevator_id not in (None, row["elevator_id"]):
+        for channel, note in notes:
+            seq, change = note.get("outbox_id", ""), note.get("change", "")
+            if channel == CASES_CHANNEL:
+                row = case_rows.get(note.get("case_id"))
+                if row is None:
                     continue
-                if can_see(sub.principal, row):
-                    try:
-                        sub.loop.call_soon_threadsafe(sub.offer, text)
-                    except RuntimeError:  # its event loop is closed: the server stopped
-                        self.unsubscribe(sub)
+                text = case_event_text(seq=seq, change=change, case=row)
+                self._offer(subs, "case", row, text, case_queries.can_see)
+            else:
+                row = alert_rows.get(note.get("alert_id"))
+                if row is None:
+                    continue
+                text = event_text(seq=seq, change=change, alert=row)
+                self._offer(subs, "alert", row, text, can_see)
+
+    def _offer(self, subs: list[_Subscription], event: str, row: Row, text: str,
+               sees: Any) -> None:
+        for sub in subs:
+            if event not in sub.events or sub.elevator_id not in (None, row["elevator_id"]):
+                continue
+            if sees(sub.principal, row):
+                try:
+                    sub.loop.call_soon_threadsafe(sub.offer, text)
+                except RuntimeError:  # its event loop is closed: the server stopped
+                    self.unsubscribe(sub)
 
 
 _HUB_LOCK = threading.Lock()
@@ -168,17 +207,10 @@ def _authenticate(request: Request, token: str | None, authorization: str | None
         return deps._principal(conn, settings, authorization, cookie)
 
 
-@router.get("/alerts/stream", response_class=StreamingResponse)
-async def stream(request: Request,
-                 token: Annotated[str | None, Query(
-                     description="the API token, for EventSource (which cannot set "
-                                 "headers)")] = None,
-                 elevator_id: Annotated[str | None, Query(max_length=64)] = None,
-                 authorization: Annotated[str | None, Header()] = None) -> StreamingResponse:
-    """Server-sent events of changes of the alerts the caller sees."""
-    principal = await run_in_threadpool(_authenticate, request, token, authorization)
+def _respond(request: Request, principal: Principal, elevator_id: str | None,
+             events_wanted: frozenset[str]) -> StreamingResponse:
     hub = AlertHub.of(request.app)
-    sub = hub.subscribe(principal, asyncio.get_running_loop(), elevator_id)
+    sub = hub.subscribe(principal, asyncio.get_running_loop(), elevator_id, events_wanted)
 
     async def events() -> Any:
         try:
@@ -198,3 +230,28 @@ async def stream(request: Request,
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache",
                                       "X-Accel-Buffering": "no"})
+
+
+TokenQuery = Annotated[str | None, Query(
+    description="the API token, for EventSource (which cannot set headers)")]
+
+
+@router.get("/alerts/stream", response_class=StreamingResponse)
+async def stream(request: Request, token: TokenQuery = None,
+                 elevator_id: Annotated[str | None, Query(max_length=64)] = None,
+                 authorization: Annotated[str | None, Header()] = None) -> StreamingResponse:
+    """Server-sent events of changes of the alerts (`alert` events) and cases (`case`
+    events) the caller sees."""
+    principal = await run_in_threadpool(_authenticate, request, token, authorization)
+    return _respond(request, principal, elevator_id, ALERT_EVENTS)
+
+
+@cases_router.get("/cases/stream", response_class=StreamingResponse)
+async def cases_stream(request: Request, token: TokenQuery = None,
+                       elevator_id: Annotated[str | None, Query(max_length=64)] = None,
+                       authorization: Annotated[str | None, Header()] = None
+                       ) -> StreamingResponse:
+    """Server-sent `case` events of changes of the cases the caller sees (with
+    `elevator_id`: that elevator's cases only)."""
+    principal = await run_in_threadpool(_authenticate, request, token, authorization)
+    return _respond(request, principal, elevator_id, CASE_EVENTS)

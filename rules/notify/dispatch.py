@@ -1,5 +1,6 @@
 """From the outbox to the world: each alert change is published on MQTT and, as policy
-says, sent to the organizations responsible (through storm control) as webhooks."""
+says, sent to the organizations responsible (through storm control) as webhooks; the case
+outbox is drained in the same pass by :mod:`rules.notify.case_dispatch`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from core.chain import reach
 from rules.notify import messages
+from rules.notify.case_dispatch import CaseDispatch
 from rules.notify.mqtt import AlertPublisher
 from rules.notify.storm import Group, StormControl
 from rules.policy import Policy
@@ -57,7 +59,8 @@ def is_manual_resolve(row: Row) -> bool:
 
 
 class Notifier:
-    """Drains the outbox: MQTT for every change, webhooks for the parties concerned."""
+    """Drains the outboxes (alerts, then cases): MQTT for every change, webhooks for the
+    parties concerned."""
 
     def __init__(self, pool: ConnectionPool, policy: Policy, *,
                  publisher: AlertPublisher | None, clock: Callable[[], float] = time.time,
@@ -70,9 +73,11 @@ class Notifier:
         self.storm = StormControl(policy.storm)
         self.on_manual_resolve = on_manual_resolve
         self.on_enqueued = on_enqueued
+        self.cases = CaseDispatch(policy, publisher=publisher)
 
     def run_once(self, *, force: bool = False) -> int:
-        """Handle pending outbox rows and due storm groups (all held ones if force)."""
+        """Handle pending outbox rows and due storm groups (all held ones if force); the
+        larger of the alert and case rows taken (a full batch means: call again)."""
         now = self.clock()
         manual = False
         enqueued = 0
@@ -86,11 +91,18 @@ class Notifier:
                                          now)
             for group in self.storm.due(now=math.inf if force else now):
                 enqueued += self._send_group(conn, group, now)
-        if manual and self.on_manual_resolve:
-            self.on_manual_resolve()
-        if enqueued and self.on_enqueued:
-            self.on_enqueued()
-        return len(rows)
+        case_rows = 0
+        try:
+            # Its own transaction: a case that cannot be sent does not hold alerts back.
+            with self.pool.connection() as conn, conn.transaction():
+                case_rows, case_enqueued = self.cases.run_once(conn, now=now, force=force)
+            enqueued += case_enqueued
+        finally:
+            if manual and self.on_manual_resolve:
+                self.on_manual_resolve()
+            if enqueued and self.on_enqueued:
+                self.on_enqueued()
+        return max(len(rows), case_rows)
 
     def _handle(self, conn: Connection, row: Row, chain: list[Row], now: float) -> int:
         alert = row["alert"]

@@ -1,4 +1,6 @@
-"""Publishing alert objects on lift/{elevator_id}/alerts (QoS 1, not retained)."""
+"""Publishing alert objects on lift/{elevator_id}/alerts and case objects on
+lift/{elevator_id}/cases, or site/{site_id}/cases for a whole-site case (QoS 1, not
+retained; the case topics are an extension of CONTRACT section 1)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,13 @@ RECONNECT_MAX_S = 30
 def alert_topic(settings: Settings, elevator_id: str) -> str:
     """The topic of an elevator's alert changes, under the configured prefix."""
     return settings.topic(f"lift/{elevator_id}/alerts")
+
+
+def case_topic(settings: Settings, case: dict[str, Any]) -> str:
+    """The topic of a case's changes: its elevator's, or its site's for a whole-site case."""
+    if case.get("elevator_id"):
+        return settings.topic(f"lift/{case['elevator_id']}/cases")
+    return settings.topic(f"site/{case['site_id']}/cases")
 
 
 class AlertPublisher:
@@ -70,14 +79,21 @@ class AlertPublisher:
 
     def publish(self, alert: dict[str, Any]) -> None:
         """Queue the alert object for its elevator's alerts topic."""
-        payload = json.dumps(alert, default=str, separators=(",", ":"), ensure_ascii=False)
-        info = self._client.publish(alert_topic(self.settings, alert["elevator_id"]),
-                                    payload, qos=1, retain=False)
+        self._send(alert_topic(self.settings, alert["elevator_id"]), alert,
+                   alert_id=alert.get("id"))
+
+    def publish_case(self, case: dict[str, Any]) -> None:
+        """Queue the case object for its elevator's (or site's) cases topic."""
+        self._send(case_topic(self.settings, case), case, case_id=case.get("id"))
+
+    def _send(self, topic: str, obj: dict[str, Any], **ident: Any) -> None:
+        payload = json.dumps(obj, default=str, separators=(",", ":"), ensure_ascii=False)
+        info = self._client.publish(topic, payload, qos=1, retain=False)
         with self._lock:
             self._infos = [i for i in self._infos if not i.is_published()]
             self._infos.append(info)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.warning("alert not published", alert_id=alert.get("id"), rc=info.rc)
+            log.warning("not published", topic=topic, rc=info.rc, **ident)
 
     def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:

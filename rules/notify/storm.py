@@ -5,7 +5,9 @@ Per (organization, change, site, kind): the first ``threshold - 1`` notification
 starts a storm: it and the earlier ones are held for ``settle_s`` to collect the rest of a
 simultaneous burst, then go out as one grouped message listing every elevator. Later ones
 join the storm and go out grouped, at most once per ``settle_s``, until the site has been
-quiet for ``window_s``. Pure logic with an injected clock; kept in memory only.
+quiet for ``window_s``. Items may carry an ``ident`` (a case id): the threshold counts
+distinct idents, so one case changing three times (climbing, say) is not a storm. Pure
+logic with an injected clock; kept in memory only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rules.policy import Storm
 
 @dataclass(slots=True)
 class _State:
-    recent: deque[tuple[float, Any]] = field(default_factory=deque)
+    recent: deque[tuple[float, Any, Hashable | None]] = field(default_factory=deque)
     storm_since: float | None = None
     last: float = 0.0
     pending: list[Any] = field(default_factory=list)
@@ -45,8 +47,10 @@ class StormControl:
         self.storm = storm
         self._states: dict[Hashable, _State] = {}
 
-    def offer(self, key: Hashable, item: Any, *, now: float) -> bool:
-        """True: send this item on its own now; False: it is held for a grouped message."""
+    def offer(self, key: Hashable, item: Any, *, now: float, ident: Hashable | None = None
+              ) -> bool:
+        """True: send this item on its own now; False: it is held for a grouped message.
+        Items with the same ``ident`` count once towards the threshold."""
         st = self._states.setdefault(key, _State())
         window = self.storm.window_s
         while st.recent and now - st.recent[0][0] > window:
@@ -59,11 +63,13 @@ class StormControl:
                 st.flush_at = now + self.storm.settle_s
             return False
         st.storm_since = None
-        st.recent.append((now, item))
-        if len(st.recent) < self.storm.threshold:
+        st.recent.append((now, item, ident))
+        distinct = {x if x is not None else ("item", n)
+                    for n, (_, _, x) in enumerate(st.recent)}
+        if len(distinct) < self.storm.threshold:
             return True
         st.storm_since = st.last = now
-        st.pending = [i for _, i in st.recent]
+        st.pending = [i for _, i, _ in st.recent]
         st.size = len(st.pending)
         st.recent.clear()
         st.flush_at = now + self.storm.settle_s

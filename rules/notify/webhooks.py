@@ -1,8 +1,8 @@
 """Delivering webhook messages: signed POSTs, retried with exponential backoff.
 
 Every attempt is a row of ``webhook_deliveries`` (status, response code, error, attempt,
-when the next one is due) and a ``notified`` entry in the audit trail of each alert the
-message is about.
+when the next one is due) and a ``notified`` entry in the audit trail of each alert (or
+case) the message is about.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rules.notify import signing
 from rules.policy import Webhooks
 from storage import webhooks
 from storage.alerts import changes
+from storage.cases import changes as case_changes
 
 log = structlog.get_logger(__name__)
 
@@ -100,21 +101,21 @@ class Sender:
         retry_at = now + timedelta(seconds=retry) if retry is not None else None
         outcome = "delivered" if delivered else ("retry" if retry_at else "gave_up")
         DELIVERIES.labels(outcome).inc()
+        details = {"channel": "webhook", "event": delivery["event"],
+                   "webhook_id": delivery["webhook_id"], "delivery_id": delivery["id"],
+                   "message_id": str(delivery["message_id"]), "attempt": delivery["attempt"],
+                   "outcome": outcome, "response_code": code, "error": error,
+                   "next_try_at": retry_at.isoformat() if retry_at else None}
         with self.pool.connection() as conn:
             webhooks.finish(conn, delivery=delivery, delivered=delivered,
                             response_code=code, error=error, retry_at=retry_at)
-            if delivery["alert_ids"]:
-                with conn.transaction():
-                    changes.notified(
-                        conn, alert_ids=list(delivery["alert_ids"]),
-                        org_id=delivery["org_id"], details={
-                            "channel": "webhook", "event": delivery["event"],
-                            "webhook_id": delivery["webhook_id"],
-                            "delivery_id": delivery["id"],
-                            "message_id": str(delivery["message_id"]),
-                            "attempt": delivery["attempt"], "outcome": outcome,
-                            "response_code": code, "error": error,
-                            "next_try_at": retry_at.isoformat() if retry_at else None})
+            with conn.transaction():
+                if delivery["alert_ids"]:
+                    changes.notified(conn, alert_ids=list(delivery["alert_ids"]),
+                                     org_id=delivery["org_id"], details=details)
+                if delivery.get("case_ids"):
+                    case_changes.notified(conn, case_ids=list(delivery["case_ids"]),
+                                          org_id=delivery["org_id"], details=details)
         if not delivered:
             log.warning("webhook delivery failed", url=delivery["url"], error=error,
                         attempt=delivery["attempt"], next_try_at=retry_at)

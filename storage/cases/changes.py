@@ -116,11 +116,14 @@ def open_case(conn: psycopg.Connection, *, kind: CaseKind, site_id: int,
               actor: str, org_id: int | None, limits: CaseLimits, now: datetime,
               contact: str | None = None, trapped_count: int | None = None,
               hazards: list[str] | None = None, resolve_by: datetime | None = None,
-              rectify_by: date | None = None) -> tuple[int, bool]:
+              rectify_by: date | None = None, alert_id: int | None = None
+              ) -> tuple[int, bool]:
     """Open a case, or find the open one of that kind (elevator or site): (id, opened).
 
     The one-open-case unique indexes settle races between writers. A new case calls its
-    required parties and the chain's first two levels, as a new alert does."""
+    required parties and the chain's first two levels, as a new alert does; the alert that
+    opens it (``alert_id``) is gathered before the case is first published, so the
+    ``opened`` message names it."""
     with conn.cursor(row_factory=tuple_row) as cur:
         row = cur.execute(
             "INSERT INTO cases (kind, site_id, elevator_pk, source, severity, description, "
@@ -143,21 +146,36 @@ def open_case(conn: psycopg.Connection, *, kind: CaseKind, site_id: int,
                    else "site_id = %s AND elevator_pk IS NULL") + " FOR UPDATE",
                 (kind.value, elevator_pk if elevator_pk is not None else site_id)).fetchone()
             assert found is not None, "an open case vanished under the unique index"
+            if org_id is not None:  # whoever called it in is a party, whoever came first
+                _join(conn, case_id=int(found[0]), org_id=org_id, now=now)
             return int(found[0]), False
     case_id = int(row[0])
     called = _call(conn, case_id=case_id, kind=kind,
                    levels={Level.PROPERTY, Level.MAINTENANCE}, now=now)
     if org_id is not None:  # whoever opened it (a rescue organization taking a call) is a party
-        conn.execute("INSERT INTO case_parties (case_id, org_id, kind, required, called_at) "
-                     "SELECT %s, o.id, o.kind, false, %s FROM orgs o WHERE o.id = %s "
-                     "ON CONFLICT DO NOTHING", (case_id, now, org_id))
+        _join(conn, case_id=case_id, org_id=org_id, now=now)
     _event(conn, case_id=case_id, action="opened", actor=actor, org_id=org_id, at=now,
            details={"source": source, "description": description,
                     "called": [_org(o) for o in called],
                     **({"hazards": hazards} if hazards else {})})
+    if alert_id is not None:
+        conn.execute("INSERT INTO case_alerts (alert_id, case_id, added_at) "
+                     "VALUES (%s, %s, %s)", (alert_id, case_id, now))
+        _event(conn, case_id=case_id, action="alert_added", actor=WHISTLE, at=now,
+               details={"alert_id": alert_id, "severity": severity})
     _publish(conn, case_id=case_id, change="opened", actor=actor,
-             details={"called": [_org(o) for o in called]})
+             details={"called": [_org(o) for o in called],
+                      **({"alert_id": alert_id} if alert_id is not None else {})})
     return case_id, True
+
+
+def _join(conn: psycopg.Connection, *, case_id: int, org_id: int, now: datetime) -> None:
+    """The organization that opened or called in a case is a party (called from then)."""
+    conn.execute("INSERT INTO case_parties AS p (case_id, org_id, kind, required, called_at) "
+                 "SELECT %s, o.id, o.kind, false, %s FROM orgs o WHERE o.id = %s "
+                 "ON CONFLICT (case_id, org_id) DO UPDATE SET "
+                 "called_at = coalesce(p.called_at, EXCLUDED.called_at)",
+                 (case_id, now, org_id))
 
 
 def _org(o: Row) -> Row:
@@ -259,6 +277,8 @@ def gather_alert(conn: psycopg.Connection, *, alert_id: int, alert_kind: str,
     assert row is not None, f"elevator {elevator_pk} vanished"
     case_id, opened = open_case(conn, kind=kind, site_id=int(row[0]), elevator_pk=elevator_pk,
                                 source="alert", severity=severity, description=alert_kind,
-                                actor=WHISTLE, org_id=None, limits=limits, now=now)
-    add_alert(conn, case_id=case_id, alert_id=alert_id, severity=severity, now=now)
+                                actor=WHISTLE, org_id=None, limits=limits, now=now,
+                                alert_id=alert_id)
+    if not opened:
+        add_alert(conn, case_id=case_id, alert_id=alert_id, severity=severity, now=now)
     return case_id, opened

@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from core.chain import LEVEL_KINDS, Level
 from core.domain import DISTRICT_KINDS, OrgKind, Principal
+from storage import scope
 from storage.errors import NotFound
 from storage.scope import CURRENT_PROPERTY_JOIN
 
@@ -55,6 +56,19 @@ CASE_COLUMNS = f"""
 
 EVENT_COLUMNS = "id, at, action, actor, org_id, details"
 
+# What decides who sees a case now, as :func:`visible` decides it (for the SSE streams):
+# the fields storage.scope.can_see reads (a site's case: the site's property
+# organization), the maintenance organizations of a site's elevators, and the parties.
+SCOPE_COLUMNS = """
+    coalesce(cp.property_org_id, CASE WHEN c.elevator_pk IS NULL THEN s.property_org_id END)
+        AS scope_property_org_id,
+    e.maintenance_org_id AS scope_maintenance_org_id,
+    CASE WHEN c.elevator_pk IS NULL THEN ARRAY(SELECT DISTINCT m.maintenance_org_id
+        FROM elevators m WHERE m.site_id = c.site_id AND m.maintenance_org_id IS NOT NULL)
+        ELSE '{}'::integer[] END AS scope_site_maintenance_org_ids,
+    ARRAY(SELECT p.org_id FROM case_parties p WHERE p.case_id = c.id)
+        AS scope_party_org_ids"""
+
 
 def _party(org: str) -> str:
     return f"EXISTS (SELECT 1 FROM case_parties p WHERE p.case_id = c.id AND p.org_id = {org})"
@@ -80,6 +94,34 @@ def visible(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
         return (sql.SQL(f"(s.district = %(scope_district)s OR {party})"),
                 {**org, "scope_district": principal.district})
     return sql.SQL("false"), {}
+
+
+def can_see(principal: Principal, row: Row) -> bool:
+    """:func:`visible` in Python, over a row of :func:`with_scope`."""
+    if scope.can_see(principal, row):
+        return True
+    if principal.org_id is None:
+        return False
+    if principal.org_id in (row.get("scope_party_org_ids") or ()):
+        return True
+    return bool(principal.kind == OrgKind.MAINTENANCE and row.get("elevator_id") is None
+                and principal.org_id in (row.get("scope_site_maintenance_org_ids") or ()))
+
+
+def without_contacts(row: Row) -> Row:
+    """The case object for anyone who may see it: no contact, no scope fields."""
+    out = {k: v for k, v in row.items() if not k.startswith("scope_") and k != "contact"}
+    out["reports"] = [{k: v for k, v in r.items() if k != "contact"}
+                      for r in row.get("reports") or []]
+    return out
+
+
+def with_scope(conn: psycopg.Connection, *, case_ids: list[int]) -> list[Row]:
+    """Cases with the fields that decide who sees them now (see :func:`can_see`)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql.SQL("SELECT {cols}, {scope} {frm} WHERE c.id = ANY(%(ids)s)")
+                           .format(cols=sql.SQL(CASE_COLUMNS), scope=sql.SQL(SCOPE_COLUMNS),
+                                   frm=sql.SQL(CASE_FROM)), {"ids": case_ids}).fetchall()
 
 
 def _select(where: sql.Composable) -> sql.Composed:

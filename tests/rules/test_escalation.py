@@ -109,7 +109,9 @@ def test_after_a_handover_the_next_notification_goes_to_the_new_property_org(db,
                         ("alert.escalated", o["prop_b"]), ("alert.escalated", o["maint_1"])]
     sent = db.execute("SELECT w.org_id, d.event FROM webhook_deliveries d "
                       "JOIN webhooks w ON w.id = d.webhook_id ORDER BY d.id").fetchall()
-    assert sent == [(o["prop_a"], "alert.raised"), (o["prop_b"], "alert.escalated")]
+    # The major alert opened a fault case too: its parties called then were told.
+    assert sent == [(o["prop_a"], "alert.raised"), (o["prop_a"], "case.opened"),
+                    (o["prop_b"], "alert.escalated")]
 
 
 def test_late_rescues_are_flagged(db, fleet):

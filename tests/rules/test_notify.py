@@ -46,8 +46,10 @@ def pool(pg_url: str, db: psycopg.Connection) -> Iterator[ConnectionPool]:
         p.close()
 
 
-def raise_(conn, fleet: Fleet, *eids: str, kind: str = "power_loss") -> list[int]:
-    return raise_alerts(conn, list(eids), kind)
+def raise_(conn, fleet: Fleet, *eids: str, kind: str = "power_loss",
+           severity: str = "major") -> list[int]:
+    """Raised as the rules would; a major alert also opens (or joins) a fault case."""
+    return raise_alerts(conn, list(eids), kind, severity)
 
 
 def test_webhooks_are_signed_and_retried_until_the_receiver_answers(db, fleet, pool):
@@ -57,7 +59,8 @@ def test_webhooks_are_signed_and_retried_until_the_receiver_answers(db, fleet, p
         notifier = Notifier(pool, POLICY, publisher=None)
         sender = Sender(pool, POLICY.webhooks)
         try:
-            [alert_id] = raise_(db, fleet, "E1")
+            # minor: no case opens, so the alert's is the only message
+            [alert_id] = raise_(db, fleet, "E1", severity="minor")
             assert notifier.run_once() == 1
             wait_until(lambda: sender.run_once() is not None and receiver.delivered(), 10,
                        message="a delivery that succeeds")
@@ -95,7 +98,7 @@ def test_a_receiver_that_never_answers_is_given_up_after_max_attempts(db, fleet,
         webhooks.create(db, org_id=fleet.orgs["prop_a"], url=receiver.url, secret=SECRET)
         sender = Sender(pool, policy.webhooks)
         try:
-            raise_(db, fleet, "E1")
+            raise_(db, fleet, "E1", severity="minor")
             Notifier(pool, policy, publisher=None).run_once()
             wait_until(lambda: sender.run_once() is not None and len(receiver.requests) >= 2,
                        10, message="two attempts")
@@ -127,11 +130,20 @@ def test_a_storm_at_one_site_is_one_grouped_notification(db, fleet, pool):
             notifier.run_once()
             now[0] += 1
             notifier.run_once()  # nothing new: nothing more
-            wait_until(lambda: sender.run_once() == 0 and len(receiver.requests) >= 4, 10,
-                       message="four messages")
+            wait_until(lambda: sender.run_once() == 0 and len(receiver.requests) >= 7, 10,
+                       message="seven messages")
         finally:
             sender.close()
     events = [r.json["event"] for r in receiver.requests]
+    # Each major alert opened its elevator's fault case: the case messages storm alike
+    # (alarm_pressed joined E1's case, which tells nobody by webhook).
+    assert sorted(e for e in events if e.startswith("case")) == [
+        "case.opened", "case.opened", "cases.opened"]
+    [cases] = [r.json for r in receiver.requests if r.json["event"] == "cases.opened"]
+    assert cases["elevators"] == ["E1", "E3", "E4", "E5", "E6", "E7"]
+    assert cases["kind"] == "fault" and cases["storm"]["size"] == 6
+    assert {c["elevator_id"] for c in cases["cases"]} == set(cases["elevators"])
+    events = [e for e in events if e.startswith("alert")]
     assert sorted(events) == ["alert.raised", "alert.raised", "alert.raised", "alerts.raised"]
     [group] = [r.json for r in receiver.requests if r.json["event"] == "alerts.raised"]
     assert group["elevators"] == ["E1", "E3", "E4", "E5", "E6", "E7"]
@@ -161,6 +173,13 @@ def test_storm_control_decides_per_key():
     assert group.items == [5] and group.storm_size == 5
     assert storm.due(now=200) == [] and storm.active() == 0
     assert storm.offer("k", 6, now=201)  # quiet for a window: one by one again
+
+
+def test_storm_control_counts_one_case_changing_again_and_again_once():
+    storm = StormControl(Storm(threshold=3, window_s=60, settle_s=5))
+    assert all(storm.offer("k", n, now=n, ident="case 1") for n in range(5))
+    assert storm.offer("k", "b", now=6, ident="case 2")
+    assert not storm.offer("k", "c", now=7, ident="case 3")  # three cases: a storm
 
 
 def test_every_state_change_is_published_on_the_alerts_topic(db, fleet, pool, settings):
