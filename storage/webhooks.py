@@ -63,12 +63,14 @@ def enqueue(conn: psycopg.Connection, *, org_id: int, event: str, body: bytes,
             alert_ids: list[int], message_id: uuid.UUID, now: datetime,
             case_ids: list[int] | None = None) -> int:
     """Schedule the first attempt of a message to every webhook of the org; how many. A
-    message is about alerts (``alert_ids``) or cases (``case_ids``)."""
+    message is about alerts (``alert_ids``) or cases (``case_ids``). An organization whose
+    service ended receives nothing."""
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(
             "INSERT INTO webhook_deliveries (webhook_id, message_id, event, alert_ids, "
             "case_ids, body, due_at) SELECT w.id, %s, %s, %s, %s, %s, %s FROM webhooks w "
-            "WHERE w.org_id = %s",
+            "JOIN orgs o ON o.id = w.org_id WHERE w.org_id = %s "
+            "AND (o.ended_at IS NULL OR o.ended_at > now())",
             (message_id, event, alert_ids, case_ids or [], body, now, org_id))
         return cur.rowcount
 

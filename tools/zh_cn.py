@@ -28,6 +28,18 @@ ZH: dict[str, str] = {
     "organization's API token; your administrator gives it to you.":
         "Whistle 向每个单位展示其负责的电梯。请使用本单位的访问令牌登录，令牌由系统管理员发放。",
     "Organization token": "单位访问令牌",
+    "Whistle shows each organization the elevators it answers for. Sign in with the login "
+    "your organization's manager gave you.":
+        "Whistle 向每个单位展示其负责的电梯。请使用本单位管理员为您开设的账号登录。",
+    "Login": "账号", "Password": "密码", "Sign in with an API token instead": "改用访问令牌登录",
+    "Signing in keeps a session cookie that scripts cannot read; signing out ends the "
+    "session on the server.":
+        "登录后会保存一个脚本无法读取的会话 Cookie；退出登录即在服务器上结束会话。",
+    "Wrong login or password.": "账号或密码错误。",
+    "Too many failed sign-ins for this login; try again in a few minutes.":
+        "该账号登录失败次数过多，请几分钟后再试。",
+    "Enter your login and password, or an API token.": "请输入账号和密码，或访问令牌。",
+    "Your sign-in is no longer valid; sign in again.": "您的登录已失效，请重新登录。",
     "The token is kept in a session cookie that scripts cannot read, and forgotten when you "
     "sign out.": "令牌保存在脚本无法读取的会话 Cookie 中，退出登录后即被清除。",
     "Your token is no longer valid; sign in again.": "访问令牌已失效，请重新登录。",

@@ -19,6 +19,7 @@ from api.dashboard import labels
 from api.deps import ConnDep, SettingsDep
 from api.i18n import N_
 from core.domain import OrgKind, Principal
+from storage import access
 from storage.errors import Conflict, Invalid, NotFound
 
 HERE = Path(__file__).parent
@@ -41,7 +42,7 @@ STATUS_ICONS = {"normal": "✓", "warning": "!", "fault": "✖", "offline": "⌁
 STATUS_LABELS = {s: (icon, labels.VOCABULARY["status"][s]) for s, icon in STATUS_ICONS.items()}
 ERROR_TITLES = {401: N_("Sign-in needed"), 403: N_("Not allowed"), 404: N_("Not found"),
                 409: N_("Conflict"), 422: N_("Invalid request")}
-TOKEN_EXPIRED = N_("Your token is no longer valid; sign in again.")
+TOKEN_EXPIRED = N_("Your sign-in is no longer valid; sign in again.")
 STATUS_ORDER = ("fault", "warning", "offline", "out_of_service", "unknown", "normal")
 
 
@@ -60,8 +61,15 @@ def _next_path(request: Request) -> str:
 
 
 def page_principal(request: Request, conn: ConnDep, settings: SettingsDep,
-                   whistle_token: Annotated[str | None, Cookie()] = None) -> Principal:
-    """The signed-in organization, validated exactly as the API validates a token."""
+                   whistle_token: Annotated[str | None, Cookie()] = None,
+                   whistle_session: Annotated[str | None, Cookie()] = None) -> Principal:
+    """The signed-in person (a session) or organization (a token), validated exactly as
+    the API validates them, at every page."""
+    if whistle_session:
+        person = access.principal_for_session(conn, session=whistle_session)
+        if person is None:
+            raise SignInRequired(_next_path(request), TOKEN_EXPIRED)
+        return person
     if not whistle_token:
         raise SignInRequired(_next_path(request))
     try:
@@ -180,6 +188,7 @@ class PageRoute(APIRoute):
                 response = RedirectResponse(target, status_code=303)
                 if exc.message:
                     response.delete_cookie(deps.TOKEN_COOKIE, path="/")
+                    response.delete_cookie(deps.SESSION_COOKIE, path="/")
                 return response
             except NotFound as exc:
                 return error_page(request, 404, str(exc))

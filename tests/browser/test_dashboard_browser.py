@@ -18,8 +18,9 @@ def sign_in(context: Any, token: str, path: str = "/") -> Any:
     """A new page, signed in through the form, at path."""
     page = context.new_page()
     page.goto(path)
+    page.get_by_text("Sign in with an API token instead").click()
     page.get_by_label("Organization token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
+    page.locator("#token-signin").get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(re.escape(path.split("?")[0]) + r"(\?.*)?$"))
     return page
 
@@ -34,11 +35,12 @@ def test_sign_in_see_the_fleet_report_for_duty_arrive_and_resolve(
     page = context.new_page()
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/signin\?next=/$"))
+    page.get_by_text("Sign in with an API token instead").click()
     page.get_by_label("Organization token").fill("wrong token")
-    page.get_by_role("button", name="Sign in").click()
+    page.locator("#token-signin").get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("unknown or has been revoked")
     page.get_by_label("Organization token").fill(world.tokens["prop_a"])
-    page.get_by_role("button", name="Sign in").click()
+    page.locator("#token-signin").get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/$"))
 
     # The fleet: prop_a's elevators only, E1 in fault (said in words, not only colour).

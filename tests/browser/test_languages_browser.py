@@ -42,8 +42,9 @@ def test_sign_in_acknowledge_and_browse_in_chinese_then_english(
     page.goto("/signin?lang=zh-CN")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     assert english_words(page) == [], english_words(page)
+    page.get_by_text("改用访问令牌登录").click()
     page.get_by_label("单位访问令牌").fill(world.tokens["sup_d1"])
-    page.get_by_role("button", name="登录").click()
+    page.locator("#token-signin").get_by_role("button", name="登录").click()
     expect(page).to_have_url(re.compile(r"/$"))
 
     # The fleet in Chinese: the choice survived the sign-in (cookie), status in words.
