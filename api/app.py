@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import dashboard, errors
+from api import dashboard, errors, guards
 from api.routes import (
     alerts,
     cases,
@@ -52,6 +52,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.state.pool = pool
     app.state.health_probes = health_probes or {}
     errors.install(app)
+    # Outermost first refused: an oversized body (413), then a cross-site cookie write (403).
+    app.add_middleware(guards.CookieOrigin)
+    app.add_middleware(guards.BodyLimit)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, sites, elevators, ingest, health,
                    alerts, cases, records, webhooks, reports):
