@@ -37,8 +37,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if own_pool:
             assert settings.database_url is not None
-            app.state.pool = make_pool(settings.database_url, name="api", max_size=16,
-                                       autocommit=True)
+            app.state.pool = make_pool(
+                settings.database_url, name="api", max_size=16, autocommit=True,
+                statement_timeout_s=settings.api_statement_timeout_s)
         try:
             yield
         finally:

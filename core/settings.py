@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     metrics_port: int | None = Field(
         default=None, description="serve /metrics on this port from `whistle ingest`/`rules`")
+    api_statement_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="longest statement of an API request; beyond it the request answers 503")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
