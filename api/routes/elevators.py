@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep, SettingsDep, require
 from api.schemas import ElevatorCreate, Handover, Instant
-from core.domain import ElevatorStatus, OrgKind
+from core.domain import ElevatorStatus, OrgKind, Principal
 from storage import alerts, registry, telemetry
 from storage.errors import Invalid
 
@@ -27,6 +27,7 @@ MAX_BUCKETS = 20_000
 MAX_SAMPLES = 10_000  # a page of telemetry, raw samples or buckets
 MAX_RAW_RANGE = timedelta(days=31)
 MAX_BUCKETED_RANGE = timedelta(days=366)
+MAX_BACKDATE = timedelta(minutes=5)
 
 
 def elevator_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +83,15 @@ def get_elevator(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
     return out
 
 
+def not_in_the_past(principal: Principal, effective_at: datetime | None) -> None:
+    """Refuse (422) a change of responsibility dated more than 5 minutes back, unless an
+    admin makes it: it would rewrite who was responsible for past alerts."""
+    if (effective_at is not None and not principal.is_admin
+            and effective_at < datetime.now(UTC) - MAX_BACKDATE):
+        raise Invalid("effective_at", "may not lie more than 5 minutes in the past (only an "
+                                      "admin may record an earlier handover)")
+
+
 def _bucket_seconds(bucket: str) -> int:
     m = BUCKET.match(bucket)
     if not m or int(m.group(1)) == 0:
@@ -132,6 +142,7 @@ def handover(elevator_id: str, body: Handover, conn: ConnDep, principal: Princip
     row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
                                 offline_after_s=settings.offline_after_s)
     require(principal, OrgKind.SUPERVISION)
+    not_in_the_past(principal, body.effective_at)
     registry.handover(conn, elevator_pk=row["pk"], property_org_id=body.property_org_id,
                       effective_at=body.effective_at, recorded_by=principal.actor)
     return get_elevator(elevator_id, conn, registry.ADMIN, settings)
