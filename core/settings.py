@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     ingest_max_message_bytes: int = 256 * 1024
     ingest_max_samples: int = 1000
 
+    webhook_allow_private: bool = Field(
+        default=False, description=(
+            "let webhooks use http:// and addresses that are loopback, private, link-local, "
+            "multicast or reserved (tests, a receiver on the LAN); off: https to public "
+            "addresses only"))
+
     rules_file: Path | None = Field(
         default=None, description="rules TOML: thresholds, profiles, overrides, [escalation]")
     offline_after_s: float = Field(default=90.0, gt=0)
