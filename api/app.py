@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from psycopg_pool import ConnectionPool
 
-from api import dashboard, errors, public
+from api import dashboard, errors, guards, public
 from api.routes import (
     alerts,
     cases,
@@ -40,8 +40,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if own_pool:
             assert settings.database_url is not None
-            app.state.pool = make_pool(settings.database_url, name="api", max_size=16,
-                                       autocommit=True)
+            app.state.pool = make_pool(
+                settings.database_url, name="api", max_size=16, autocommit=True,
+                statement_timeout_s=settings.api_statement_timeout_s)
         try:
             yield
         finally:
@@ -55,6 +56,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.state.pool = pool
     app.state.health_probes = health_probes or {}
     errors.install(app)
+    # Outermost first refused: an oversized body (413), then a cross-site cookie write (403).
+    app.add_middleware(guards.CookieOrigin)
+    app.add_middleware(guards.BodyLimit)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, people, sites, elevators, ingest, health,
                    alerts, cases, records, webhooks, reports, duty_report, signs):

@@ -42,10 +42,24 @@ async def _conflict(_r: Request, exc: Conflict) -> JSONResponse:
     return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
-async def _data_error(_r: Request, exc: psycopg.Error) -> JSONResponse:
+async def _data_error(request: Request, exc: psycopg.Error) -> JSONResponse:
     # Values PostgreSQL refuses (out of range, failed CHECK): the caller's data, so a 422.
-    diag = exc.diag.message_primary or str(exc)
-    return JSONResponse(status_code=422, content={"detail": f"refused by the database: {diag}"})
+    # Its message may quote a table, a constraint or a row: it stays in the log (without
+    # message_detail, which can hold a whole row) and the caller reads a fixed sentence.
+    log.warning("value refused by the database", path=request.url.path,
+                sqlstate=exc.sqlstate, error=exc.diag.message_primary,
+                constraint=exc.diag.constraint_name)
+    return JSONResponse(status_code=422, content={
+        "detail": "a value of this request is out of the range the service accepts"})
+
+
+async def _query_canceled(request: Request, exc: psycopg.errors.QueryCanceled) -> JSONResponse:
+    # statement_timeout (WHISTLE_API_STATEMENT_TIMEOUT_S) ended the query; the connection
+    # is back in the pool, ready for the next request.
+    log.warning("query cancelled", path=request.url.path, error=exc.diag.message_primary)
+    return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+        "detail": "the query took too long and was cancelled; narrow the request (a "
+                  "shorter range, a smaller page) or try again later"})
 
 
 async def _db_down(_r: Request, exc: psycopg.OperationalError) -> JSONResponse:
@@ -63,3 +77,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.errors.DataError, _data_error)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.errors.CheckViolation, _data_error)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, _db_down)  # type: ignore[arg-type]
+    # A subclass of OperationalError: the more specific handler is the one used.
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _query_canceled)  # type: ignore[arg-type]

@@ -6,11 +6,41 @@ from datetime import UTC, date, datetime
 from itertools import pairwise
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from core.domain import OrgKind, default_landings
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+# Times and dates the service works with: wide enough for any record, narrow enough that
+# no arithmetic on them (a default range, a day added, a time zone) leaves Python's range.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+OUT_OF_RANGE = "outside the supported range (1970-01-01 to 9998-12-31, UTC)"
+
+
+def _instant(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=UTC)  # a time without an offset is UTC
+    try:
+        utc = v.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(OUT_OF_RANGE)
+    return v
+
+
+def _day(v: date) -> date:
+    if not EARLIEST.date() <= v < LATEST.date():
+        raise ValueError(OUT_OF_RANGE)
+    return v
+
+
+# An RFC 3339 time (naive: UTC) in the supported range; out of it a 422 naming the field.
+Instant = Annotated[datetime, AfterValidator(_instant)]
+# A calendar date in the supported range.
+Day = Annotated[date, AfterValidator(_day)]
 
 
 class Body(BaseModel):
@@ -50,7 +80,7 @@ class ElevatorCreate(Body):
     landings_m: list[Annotated[float, Field(ge=0, le=2000)]] | None = None
     model: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     maintenance_org_id: int | None = None
-    next_inspection_due: date | None = None
+    next_inspection_due: Day | None = None
     registration_code: Annotated[str, Field(
         pattern=r"^[0-9A-Za-z]{20}$",
         description="the 20-character equipment registration code (使用登记证编号)")] | None = None
@@ -100,14 +130,7 @@ class Handover(Body):
     """POST /elevators/{id}/handover."""
 
     property_org_id: int
-    effective_at: datetime | None = None
-
-    @field_validator("effective_at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            return v.replace(tzinfo=UTC)
-        return v
+    effective_at: Instant | None = None
 
 
 def iso(value: Any) -> Any:

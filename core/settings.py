@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     metrics_port: int | None = Field(
         default=None, description="serve /metrics on this port from `whistle ingest`/`rules`")
+    api_statement_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="longest statement of an API request; beyond it the request answers 503")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
@@ -80,6 +83,12 @@ class Settings(BaseSettings):
     ingest_future_tolerance_s: float = 300.0
     ingest_max_message_bytes: int = 256 * 1024
     ingest_max_samples: int = 1000
+
+    webhook_allow_private: bool = Field(
+        default=False, description=(
+            "let webhooks use http:// and addresses that are loopback, private, link-local, "
+            "multicast or reserved (tests, a receiver on the LAN); off: https to public "
+            "addresses only"))
 
     rules_file: Path | None = Field(
         default=None, description="rules TOML: thresholds, profiles, overrides, [escalation]")

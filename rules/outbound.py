@@ -52,7 +52,8 @@ class Outbound:
         self.notifier = Notifier(pool, policy, publisher=self.publisher, clock=clock,
                                  on_manual_resolve=on_manual_resolve,
                                  on_enqueued=self.wake_sender.set)
-        self.sender = Sender(pool, policy.webhooks, clock=clock)
+        self.sender = Sender(pool, policy.webhooks, clock=clock,
+                             allow_private=settings.webhook_allow_private)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:

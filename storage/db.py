@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import structlog
@@ -86,16 +87,22 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "whistle",
-              autocommit: bool = False) -> ConnectionPool:
+              autocommit: bool = False,
+              statement_timeout_s: float | None = None) -> ConnectionPool:
     """A connection pool whose connections return rows as dicts.
+
+    statement_timeout_s: PostgreSQL cancels any statement of these connections that runs
+    longer (psycopg raises QueryCanceled); the connection stays usable.
 
     With autocommit, every storage function's own `conn.transaction()` is a real
     transaction that is committed when the function returns, before any response.
     """
+    kwargs: dict[str, Any] = {"row_factory": dict_row, "application_name": f"whistle-{name}",
+                              "autocommit": autocommit}
+    if statement_timeout_s is not None:
+        kwargs["options"] = f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}"
     pool = ConnectionPool(
-        url, min_size=min_size, max_size=max_size, name=name, open=False,
-        kwargs={"row_factory": dict_row, "application_name": f"whistle-{name}",
-                "autocommit": autocommit},
+        url, min_size=min_size, max_size=max_size, name=name, open=False, kwargs=kwargs,
         reconnect_timeout=3600)
     pool.open(wait=True, timeout=30)
     return pool

@@ -107,18 +107,23 @@ def create_site(conn: psycopg.Connection, *, name: str, address: str, district: 
 
 def list_sites(conn: psycopg.Connection, *, principal: Principal, limit: int, offset: int
                ) -> list[Row]:
-    """Sites the caller can see: those with at least one visible elevator (admin: all)."""
+    """Sites the caller can see: those with at least one visible elevator (admin: all),
+    each with the number of its elevators the caller sees; the site's property organization
+    only to an admin or to that organization itself."""
     where, params = visible(principal)
     query = sql.SQL(
-        "SELECT s.id, s.name, s.address, s.district, s.property_org_id, s.created_at, "
-        "count(e.pk) AS elevators "
+        "SELECT s.id, s.name, s.address, s.district, "
+        "CASE WHEN {admin} OR s.property_org_id = %(caller_org)s THEN s.property_org_id "
+        "END AS property_org_id, s.created_at, "
+        "count(e.pk) FILTER (WHERE {where}) AS elevators "
         "FROM sites s LEFT JOIN elevators e ON e.site_id = s.id "
         f"{CURRENT_PROPERTY_JOIN} "
         "GROUP BY s.id HAVING {admin} OR count(e.pk) FILTER (WHERE {where}) > 0 "
         "ORDER BY s.id LIMIT %(limit)s OFFSET %(offset)s").format(
             admin=sql.Literal(principal.is_admin), where=where)
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, {**params, "limit": limit, "offset": offset}).fetchall()
+        return cur.execute(query, {**params, "caller_org": principal.org_id, "limit": limit,
+                                   "offset": offset}).fetchall()
 
 
 # --- elevators -------------------------------------------------------------------------

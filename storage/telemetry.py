@@ -40,31 +40,36 @@ ROLLUP = """
 
 
 def raw(conn: psycopg.Connection, *, elevator_pk: int, start: datetime, end: datetime,
-        limit: int) -> list[Row]:
-    """Samples in [start, end), oldest first, at most limit."""
+        limit: int, offset: int = 0) -> list[Row]:
+    """Samples in [start, end), oldest first, at most limit after skipping offset."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"SELECT {SAMPLE_COLUMNS} FROM telemetry "
-            "WHERE elevator_pk = %s AND ts >= %s AND ts < %s ORDER BY ts, seq LIMIT %s",
-            (elevator_pk, start, end, limit)).fetchall()
+            "WHERE elevator_pk = %s AND ts >= %s AND ts < %s ORDER BY ts, seq "
+            "LIMIT %s OFFSET %s",
+            (elevator_pk, start, end, limit, offset)).fetchall()
 
 
 def buckets(conn: psycopg.Connection, *, elevator_pk: int, start: datetime, end: datetime,
-            bucket_s: int) -> list[Row]:
-    """Aggregates per time bucket of bucket_s seconds in [start, end), oldest first.
+            bucket_s: int, limit: int | None = None, offset: int = 0) -> list[Row]:
+    """Aggregates per time bucket of bucket_s seconds in [start, end), oldest first (at
+    most limit buckets after skipping offset).
 
     With TimescaleDB and whole-minute buckets the per-minute continuous aggregate is
     rolled up; otherwise the raw rows are grouped (date_bin exists in both).
     """
-    params = {"pk": elevator_pk, "start": start, "end": end, "width": f"{bucket_s} seconds"}
+    params = {"pk": elevator_pk, "start": start, "end": end, "width": f"{bucket_s} seconds",
+              "limit": limit, "offset": offset}
     if bucket_s % 60 == 0 and timescale.installed(conn):
         query = (f"SELECT date_bin(%(width)s::interval, bucket, 'epoch') AS ts, {ROLLUP} "
                  f"FROM {timescale.AGGREGATE_1M} WHERE elevator_pk = %(pk)s "
-                 "AND bucket >= %(start)s AND bucket < %(end)s GROUP BY 1 ORDER BY 1")
+                 "AND bucket >= %(start)s AND bucket < %(end)s GROUP BY 1 ORDER BY 1 "
+                 "LIMIT %(limit)s OFFSET %(offset)s")
     else:
         query = (f"SELECT date_bin(%(width)s::interval, ts, 'epoch') AS ts, {AGGREGATES} "
                  "FROM telemetry WHERE elevator_pk = %(pk)s "
-                 "AND ts >= %(start)s AND ts < %(end)s GROUP BY 1 ORDER BY 1")
+                 "AND ts >= %(start)s AND ts < %(end)s GROUP BY 1 ORDER BY 1 "
+                 "LIMIT %(limit)s OFFSET %(offset)s")
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query, params).fetchall()  # type: ignore[arg-type]
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api import deps
+from api import deps, guards
 from api.dashboard.web import TOKEN_EXPIRED, PageRoute, render, safe_next
 from api.deps import ConnDep, SettingsDep
 from api.i18n import N_
@@ -65,7 +65,7 @@ async def signin(request: Request, conn: ConnDep, settings: SettingsDep) -> Resp
                       open_token=True, error=N_("This token is unknown or has been revoked."))
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(deps.TOKEN_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")
+                        secure=not guards.came_to_loopback(request.scope), path="/")
     return response
 
 

@@ -16,6 +16,7 @@ from api.dashboard.web import PagePrincipal, PageRoute, page_lang, render
 from api.deps import ConnDep, SettingsDep, require
 from api.routes.duty_report import duty_report
 from api.routes.reports import DEFAULT_RANGE, response_report
+from api.schemas import EARLIEST, LATEST, OUT_OF_RANGE
 from core.domain import OrgKind
 from storage import registry
 from storage.errors import Invalid
@@ -29,9 +30,12 @@ def _day(value: str | None, field: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise Invalid(field, "must be a date like 2026-11-27") from None
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise Invalid(field, OUT_OF_RANGE)
+    return day
 
 
 @router.get("/supervision")

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from pydantic import Field
 
-from api.deps import ConnDep, PageDep, PrincipalDep
+from api.deps import ConnDep, PageDep, PrincipalDep, require
 from api.routes import stream
 from api.routes.cases import arrive_for_alert, duty_for_alert
 from api.schemas import Body as BodyModel
-from core.domain import EXTENSION_KINDS, AlertKind, Severity
+from core.domain import EXTENSION_KINDS, AlertKind, OrgKind, Severity
 from storage import alerts
 from storage.alerts import changes
 from storage.errors import Invalid
@@ -22,6 +22,8 @@ router = APIRouter(tags=["alerts"])
 router.include_router(stream.router)
 
 Note = Annotated[str, Field(min_length=1, max_length=4000)]
+# Who may resolve a critical alert by hand (besides an admin).
+CRITICAL_RESOLVERS = (OrgKind.PROPERTY, OrgKind.MAINTENANCE, OrgKind.SUPERVISION)
 
 # Kinds beyond CONTRACT section 2 that the detection engine raises (an extension the
 # contract allows); TODO: move next to AlertKind in core.domain.
@@ -103,9 +105,13 @@ def arrive(alert_id: int, conn: ConnDep, principal: PrincipalDep,
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(alert_id: int, body: ResolveBody, conn: ConnDep, principal: PrincipalDep
             ) -> dict[str, Any]:
-    """Resolve by hand, saying what was done (409 if resolved already)."""
+    """Resolve by hand, saying what was done (409 if resolved already). A critical alert
+    only by the property, maintenance and supervision organizations (and admins): the
+    community, street and rescue offices report for duty and add notes instead."""
     with conn.transaction():
-        alerts.get_visible(conn, principal=principal, alert_id=alert_id)
+        row = alerts.get_visible(conn, principal=principal, alert_id=alert_id)
+        if row["severity"] == Severity.CRITICAL:
+            require(principal, *CRITICAL_RESOLVERS)
         changes.resolve(conn, alert_id=alert_id, actor=principal.actor,
                         org_id=principal.org_id, note=body.note)
     return alerts.get(conn, alert_id=alert_id)

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep, SettingsDep, require
-from api.schemas import ElevatorCreate, ElevatorPatch, Handover
-from core.domain import ElevatorStatus, OrgKind
+from api.schemas import ElevatorCreate, ElevatorPatch, Handover, Instant
+from core.domain import ElevatorStatus, OrgKind, Principal
 from storage import alerts, registry, telemetry
 from storage.errors import Invalid
 
@@ -24,6 +24,10 @@ REGISTRY_FIELDS = ("id", "site_id", "site_name", "district", "name", "rated_spee
 BUCKET = re.compile(r"^(\d+)(s|m|h|d)$")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_BUCKETS = 20_000
+MAX_SAMPLES = 10_000  # a page of telemetry, raw samples or buckets
+MAX_RAW_RANGE = timedelta(days=31)
+MAX_BUCKETED_RANGE = timedelta(days=366)
+MAX_BACKDATE = timedelta(minutes=5)
 
 
 def elevator_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +115,15 @@ def patch_elevator(elevator_id: str, body: ElevatorPatch, conn: ConnDep,
     return get_elevator(elevator_id, conn, principal, settings)
 
 
+def not_in_the_past(principal: Principal, effective_at: datetime | None) -> None:
+    """Refuse (422) a change of responsibility dated more than 5 minutes back, unless an
+    admin makes it: it would rewrite who was responsible for past alerts."""
+    if (effective_at is not None and not principal.is_admin
+            and effective_at < datetime.now(UTC) - MAX_BACKDATE):
+        raise Invalid("effective_at", "may not lie more than 5 minutes in the past (only an "
+                                      "admin may record an earlier handover)")
+
+
 def _bucket_seconds(bucket: str) -> int:
     m = BUCKET.match(bucket)
     if not m or int(m.group(1)) == 0:
@@ -124,25 +137,34 @@ def _aware(t: datetime | None) -> datetime | None:
 
 @router.get("/elevators/{elevator_id}/telemetry")
 def get_telemetry(elevator_id: str, conn: ConnDep, principal: PrincipalDep,
-                  settings: SettingsDep, start: datetime | None = None,
-                  end: datetime | None = None,
+                  settings: SettingsDep, start: Instant | None = None,
+                  end: Instant | None = None,
                   bucket: Annotated[str | None, Query(max_length=16)] = None,
-                  limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000
+                  limit: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = MAX_SAMPLES,
+                  offset: Annotated[int, Query(ge=0)] = 0
                   ) -> list[dict[str, Any]]:
-    """Samples in [start, end) (default: the last hour), or aggregates per bucket."""
+    """Samples in [start, end) (default: the last hour), or aggregates per bucket, oldest
+    first, a page of at most 10,000; the range spans at most 31 days raw, 366 bucketed."""
     row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
                                 offline_after_s=settings.offline_after_s)
     end = _aware(end) or datetime.now(UTC)
     start = _aware(start) or end - timedelta(hours=1)
     if start >= end:
         raise Invalid("start", "must be before end")
+    longest = MAX_RAW_RANGE if bucket is None else MAX_BUCKETED_RANGE
+    if end - start > longest:
+        raise Invalid("start", f"the range from start to end may span at most "
+                               f"{MAX_RAW_RANGE.days} days of raw samples, or "
+                               f"{MAX_BUCKETED_RANGE.days} days with bucket")
     if bucket is None:
-        return telemetry.raw(conn, elevator_pk=row["pk"], start=start, end=end, limit=limit)
+        return telemetry.raw(conn, elevator_pk=row["pk"], start=start, end=end, limit=limit,
+                             offset=offset)
     width = _bucket_seconds(bucket)
     if (end - start).total_seconds() / width > MAX_BUCKETS:
         raise Invalid("bucket", f"{bucket} gives more than {MAX_BUCKETS} buckets "
                                "over this range; widen it")
-    return telemetry.buckets(conn, elevator_pk=row["pk"], start=start, end=end, bucket_s=width)
+    return telemetry.buckets(conn, elevator_pk=row["pk"], start=start, end=end,
+                             bucket_s=width, limit=limit, offset=offset)
 
 
 @router.post("/elevators/{elevator_id}/handover")
@@ -152,6 +174,7 @@ def handover(elevator_id: str, body: Handover, conn: ConnDep, principal: Princip
     row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
                                 offline_after_s=settings.offline_after_s)
     require(principal, OrgKind.SUPERVISION)
+    not_in_the_past(principal, body.effective_at)
     registry.handover(conn, elevator_pk=row["pk"], property_org_id=body.property_org_id,
                       effective_at=body.effective_at, recorded_by=principal.actor)
     return get_elevator(elevator_id, conn, registry.ADMIN, settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from pydantic import Field
 from api.deps import ConnDep, PageDep, PrincipalDep, SettingsDep, require
 from api.routes.cases import case_limits
 from api.schemas import Body as BodyModel
+from api.schemas import Day
 from core.cases import SEVERITY as CASE_SEVERITY
 from core.cases import CaseKind
 from core.domain import OrgKind
@@ -41,11 +42,11 @@ class InspectionCreate(BodyModel):
     notes: Notes | None = None
     # true: out of service; false: back in service (strict: "yes" is not a seal)
     seal: Annotated[bool, Field(strict=True)] | None = None
-    next_due: date | None = None
+    next_due: Day | None = None
     # v2: hidden dangers found, each to be rectified by the end of `rectify_by` (a date)
     hazards: Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]],
                        Field(min_length=1, max_length=50)] | None = None
-    rectify_by: date | None = None
+    rectify_by: Day | None = None
 
 
 class MaintenanceCreate(BodyModel):

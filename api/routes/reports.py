@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from api import i18n
 from api.deps import ConnDep, PrincipalDep, require
 from api.i18n import N_
+from api.schemas import Instant
 from core.domain import OrgKind, Principal
 from storage import reports
 from storage.errors import Invalid
@@ -37,12 +38,12 @@ CSV_TYPE = "text/csv; charset=utf-8"
 District = Annotated[str | None, Query(min_length=1, max_length=200,
                                        description="a district; default: the caller's own "
                                                    "(supervision) or all (admin)")]
-Start = Annotated[datetime | None, Query(description="from (RFC 3339); default: end - 30 "
+Start = Annotated[Instant | None, Query(description="from (RFC 3339); default: end - 30 "
                                                     "days")]
 Lang = Annotated[str | None, Query(
     max_length=16, description="zh-CN or en: CSV column names in that language (default: "
                                "the dashboard's whistle_lang cookie, else the machine names)")]
-End = Annotated[datetime | None, Query(description="until, exclusive (RFC 3339); default: "
+End = Annotated[Instant | None, Query(description="until, exclusive (RFC 3339); default: "
                                                   "now")]
 
 ORG_COLUMNS = ("org_id", "org_name", "org_kind", "org_district", "elevators",

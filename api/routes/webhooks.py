@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response, status
 from pydantic import Field, field_validator
 
-from api.deps import AdminDep, ConnDep, PageDep
+from api.deps import AdminDep, ConnDep, PageDep, SettingsDep
 from api.schemas import Body
+from core import netguard
 from storage import registry, webhooks
+from storage.errors import Invalid
 
 router = APIRouter(tags=["webhooks"])
 
@@ -30,9 +32,18 @@ class WebhookCreate(Body):
 
 
 @router.post("/orgs/{org_id}/webhooks", status_code=status.HTTP_201_CREATED)
-def create_webhook(org_id: int, body: WebhookCreate, conn: ConnDep, _admin: AdminDep
-                   ) -> dict[str, Any]:
-    """Register a webhook; the response shows its signing secret, only this once."""
+def create_webhook(org_id: int, body: WebhookCreate, conn: ConnDep, _admin: AdminDep,
+                   settings: SettingsDep) -> dict[str, Any]:
+    """Register a webhook; the response shows its signing secret, only this once. The URL
+    must be https and resolve to public addresses only (unless
+    WHISTLE_WEBHOOK_ALLOW_PRIVATE); a name that does not resolve yet is accepted, since
+    every delivery checks again."""
+    try:
+        netguard.check(body.url, allow_private=settings.webhook_allow_private)
+    except netguard.Unresolvable:
+        pass
+    except netguard.RefusedURL as exc:
+        raise Invalid("url", str(exc)) from None
     with conn.transaction():  # the check and the change commit together, before the reply
         registry.get_org(conn, org_id=org_id)
         return webhooks.create(conn, org_id=org_id, url=body.url,

@@ -57,7 +57,7 @@ def test_webhooks_are_signed_and_retried_until_the_receiver_answers(db, fleet, p
         hook = webhooks.create(db, org_id=fleet.orgs["prop_a"], url=receiver.url,
                                secret=SECRET)
         notifier = Notifier(pool, POLICY, publisher=None)
-        sender = Sender(pool, POLICY.webhooks)
+        sender = Sender(pool, POLICY.webhooks, allow_private=True)  # a local receiver
         try:
             # minor: no case opens, so the alert's is the only message
             [alert_id] = raise_(db, fleet, "E1", severity="minor")
@@ -77,6 +77,17 @@ def test_webhooks_are_signed_and_retried_until_the_receiver_answers(db, fleet, p
                                   signature=r.headers[signing.SIGNATURE_HEADER])
         assert r.headers[signing.EVENT_HEADER] == "alert.raised"
         assert int(r.headers[signing.TIMESTAMP_HEADER]) > 1_700_000_000
+        # v2: the timestamp is signed with the body, and an old one is refused.
+        v2 = r.headers[signing.SIGNATURE_256_HEADER]
+        sent_at = int(r.headers[signing.TIMESTAMP_HEADER])
+        assert v2.startswith(f"t={sent_at},v1=")
+        assert signing.verify_timestamped(secret=SECRET, body=r.body, header=v2)
+        assert not signing.verify_timestamped(secret=SECRET, body=r.body + b" ", header=v2)
+        assert not signing.verify_timestamped(secret=SECRET, body=r.body, header=v2,
+                                              now=sent_at + 301)
+        forged = v2.replace(f"t={sent_at}", f"t={sent_at + 100}")
+        assert not signing.verify_timestamped(secret=SECRET, body=r.body, header=forged,
+                                              now=sent_at + 100)
     body = receiver.requests[-1].json
     assert body["event"] == "alert.raised" and body["id"] == ids.pop()
     assert body["alert"]["id"] == alert_id and body["alert"]["elevator_id"] == "E1"
@@ -90,13 +101,45 @@ def test_webhooks_are_signed_and_retried_until_the_receiver_answers(db, fleet, p
     outcomes = [e["details"].get("outcome") for e in alerts.events(db, alert_id=alert_id)
                 if e["action"] == "notified" and e["details"]["channel"] == "webhook"]
     assert outcomes == ["retry", "retry", "delivered"]
+    # The receiver's answer stays in the deliveries (admins); the alert's trail, which
+    # every organization that sees the alert reads, has the outcome only.
+    trail = str(alerts.events(db, alert_id=alert_id))
+    assert "HTTP 500" not in trail and receiver.url not in trail
+
+
+def test_a_private_address_is_refused_at_delivery_unless_allowed(db, fleet, pool):
+    with Receiver() as receiver:
+        # Created straight in the database (the API refuses it): as if DNS had changed.
+        hook = webhooks.create(db, org_id=fleet.orgs["prop_a"],
+                               url=receiver.url.replace("http://", "https://"), secret=SECRET)
+        plain = webhooks.create(db, org_id=fleet.orgs["prop_a"], url=receiver.url,
+                                secret=SECRET)
+        sender = Sender(pool, replace(POLICY.webhooks, max_attempts=1))
+        try:
+            [alert_id] = raise_(db, fleet, "E1")
+            Notifier(pool, POLICY, publisher=None).run_once()
+            assert sender.run_once() == 2
+        finally:
+            sender.close()
+        assert receiver.requests == []
+    rows = dict(db.execute(
+        "SELECT webhook_id, (status, response_code, error) FROM webhook_deliveries").fetchall())
+    for webhook_id, why in ((hook["id"], "loopback address (127.0.0.1)"),
+                            (plain["id"], "must be an https:// URL")):
+        status, code, error = rows[webhook_id]
+        assert status == "failed" and code is None
+        assert error.startswith("refused, not sent:") and why in error, error
+    events = [e for e in alerts.events(db, alert_id=alert_id) if e["action"] == "notified"
+              and e["details"]["channel"] == "webhook"]
+    assert [e["details"]["outcome"] for e in events] == ["gave_up", "gave_up"]
+    assert all("error" not in e["details"] for e in events)
 
 
 def test_a_receiver_that_never_answers_is_given_up_after_max_attempts(db, fleet, pool):
     policy = replace(POLICY, webhooks=Webhooks(timeout_s=1, max_attempts=2, backoff_s=0.05))
     with Receiver(fail_first=100) as receiver:
         webhooks.create(db, org_id=fleet.orgs["prop_a"], url=receiver.url, secret=SECRET)
-        sender = Sender(pool, policy.webhooks)
+        sender = Sender(pool, policy.webhooks, allow_private=True)
         try:
             raise_(db, fleet, "E1", severity="minor")
             Notifier(pool, policy, publisher=None).run_once()
@@ -119,7 +162,7 @@ def test_a_storm_at_one_site_is_one_grouped_notification(db, fleet, pool):
     with Receiver() as receiver:
         webhooks.create(db, org_id=fleet.orgs["prop_a"], url=receiver.url, secret=SECRET)
         notifier = Notifier(pool, POLICY, publisher=None, clock=lambda: now[0])
-        sender = Sender(pool, POLICY.webhooks, clock=lambda: now[0])
+        sender = Sender(pool, POLICY.webhooks, clock=lambda: now[0], allow_private=True)
         try:
             ids = raise_(db, fleet, "E1", "E3", "E4", "E5", "E6", "E7")
             notifier.run_once()
