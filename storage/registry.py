@@ -308,6 +308,31 @@ def patch_elevator(conn: psycopg.Connection, *, elevator_pk: int, changes: dict[
         raise Conflict(f"{field} {changes.get(field)!r} is already used") from None
 
 
+def patch_row(conn: psycopg.Connection, *, table: str, row_id: int, changes: dict[str, Any],
+              what: str) -> Row:
+    """Change columns of an organization or a site; the row after. NotFound, Conflict for
+    a name (and address) already taken."""
+    assert table in ("orgs", "sites")
+    sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k))
+                              for k in changes)
+    columns = ("id, name, kind::text AS kind, district, created_at" if table == "orgs"
+               else "id, name, address, district, created_at")
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(sql.SQL("UPDATE {} SET {} WHERE id = {} RETURNING {}").format(
+                sql.Identifier(table), sets, sql.Placeholder("row_id"), sql.SQL(columns)),
+                {**changes, "row_id": row_id}).fetchone()
+            if table == "sites" and row is not None:  # the site's elevators may move
+                outbox.notify(conn, outbox.REGISTRY_CHANNEL, {"change": "site"})
+    except psycopg.errors.UniqueViolation:
+        raise Conflict(f"another {what} already has this name") from None
+    except psycopg.errors.CheckViolation:
+        raise Invalid("district", f"this {what} needs a district") from None
+    if row is None:
+        raise NotFound(f"{what} {row_id} does not exist")
+    return row
+
+
 def maintenance_history(conn: psycopg.Connection, *, elevator_pk: int) -> list[Row]:
     """Every maintenance organization the elevator had (or none), oldest first."""
     with conn.cursor(row_factory=dict_row) as cur:

@@ -71,3 +71,20 @@ def end_service(org_id: int, body: EndService, request: Request, conn: ConnDep,
     out["gap_cases"] = responsibility.apply_due(
         conn, now=datetime.now(UTC), limits=case_limits(request, request.app.state.settings))
     return out
+
+
+class OrgPatch(BodyModel):
+    """PATCH /orgs/{id}."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    district: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+@router.patch("/orgs/{org_id}")
+def patch_org(org_id: int, body: OrgPatch, conn: ConnDep, admin: AdminDep) -> dict[str, Any]:
+    """Rename an organization or move it to another district (admin)."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes or any(v is None for v in changes.values()):
+        raise Invalid("body", "give name and/or district (neither can be removed)")
+    return registry.patch_row(conn, table="orgs", row_id=org_id, changes=changes,
+                              what="organization")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, status
 from psycopg.rows import tuple_row
+from pydantic import Field
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep
 from api.schemas import Body as BodyModel
@@ -84,3 +85,22 @@ def hand_over_site(site_id: int, body: SiteHandover, conn: ConnDep,
     return {"site_id": site_id, "property_org_id": body.property_org_id,
             "effective_at": at or datetime.now(UTC), "elevators": len(moved),
             "gap_cases_resolved": settled}
+
+
+class SitePatch(BodyModel):
+    """PATCH /sites/{id}."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    district: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+@router.patch("/sites/{site_id}")
+def patch_site(site_id: int, body: SitePatch, conn: ConnDep, admin: AdminDep
+               ) -> dict[str, Any]:
+    """Rename a site, correct its address, or move it to another district (admin)."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes or any(v is None for v in changes.values()):
+        raise Invalid("body", "give name, address and/or district (none can be removed)")
+    return registry.patch_row(conn, table="sites", row_id=site_id, changes=changes,
+                              what="site")

@@ -198,13 +198,15 @@ _HUB_LOCK = threading.Lock()
 
 def _authenticate(request: Request, token: str | None, authorization: str | None
                   ) -> Principal:
-    """`?token=`, else the Authorization header, else the dashboard's cookie; 401 if none."""
+    """`?token=`, else the Authorization header, else the dashboard's cookies (a person's
+    session, or a token); 401 if none."""
     settings = request.app.state.settings
     with request.app.state.pool.connection() as conn:
         if token and token.strip():
             return deps.principal_for_token(conn, settings, token.strip())
-        cookie = request.cookies.get(deps.TOKEN_COOKIE)
-        return deps._principal(conn, settings, authorization, cookie)
+        return deps._principal(conn, settings, authorization,
+                               request.cookies.get(deps.TOKEN_COOKIE),
+                               request.cookies.get(deps.SESSION_COOKIE))
 
 
 def _respond(request: Request, principal: Principal, elevator_id: str | None,

@@ -210,3 +210,29 @@ def test_the_event_stream_takes_the_cookie(world: World):
         assert r.headers["content-type"].startswith("text/event-stream")
         first = next(r.iter_text())
         assert "retry:" in first and ": connected" in first
+
+
+def test_a_person_signs_in_with_login_and_password_and_out_again(world: World):
+    ok(world.admin.post(f"/orgs/{world.orgs['prop_a']}/people", json={
+        "login": "wang.li", "name": "王丽", "password": "a long password"}), 201)
+    with browser(world.url) as c:
+        form = c.get("/signin")
+        assert 'name="login"' in form.text and 'name="password"' in form.text
+        wrong = c.post("/signin", data={"login": "wang.li", "password": "not it at all"})
+        unknown = c.post("/signin", data={"login": "nobody", "password": "not it at all"})
+        assert wrong.status_code == unknown.status_code == 401
+        assert "whistle_session" not in wrong.headers.get("set-cookie", "")
+        r = c.post("/signin", data={"login": "wang.li", "password": "a long password",
+                                    "next": "/cases"})
+        assert r.status_code == 303 and r.headers["location"] == "/cases"
+        cookie = r.headers["set-cookie"]
+        assert "whistle_session=" in cookie and "HttpOnly" in cookie
+        assert "王丽" in c.get("/").text  # the header names the person
+        with c.stream("GET", "/api/v1/alerts/stream") as s:
+            assert s.status_code == 200 and ": connected" in next(s.iter_text())
+        session = c.cookies.get("whistle_session")
+        assert c.post("/signout").status_code == 303
+    with browser(world.url) as again:
+        again.cookies.set("whistle_session", session)
+        r = again.get("/", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/signin")

@@ -111,3 +111,23 @@ def test_a_scheduled_end_of_service_takes_effect_on_time(world: World, db):
     assert cases.get(db, case_id=opened[0])["elevator_id"] == "E1"
     assert ok(world.admin.get("/elevators/E1"))["maintenance_org_id"] is None
     assert responsibility.apply_due(db, now=datetime.now(UTC), limits=DEFAULT_LIMITS) == []
+
+
+def test_patch_of_organizations_and_sites_is_for_admins(world: World):
+    org, site = world.orgs["prop_a"], world.sites["S1"]
+    assert world.as_("prop_a").patch(f"/orgs/{org}", json={"name": "x"}).status_code == 403
+    assert world.as_("sup_d1").patch(f"/sites/{site}", json={"name": "x"}).status_code == 403
+    renamed = ok(world.admin.patch(f"/orgs/{org}", json={"name": "曲江物业"}))
+    assert renamed["name"] == "曲江物业"
+    assert world.admin.patch(f"/orgs/{org}", json={"name": "prop_b"}).status_code == 409
+    r = world.admin.patch(f"/orgs/{world.orgs['sup_d1']}", json={"district": None})
+    assert r.status_code == 422
+    assert world.admin.patch("/orgs/99999", json={"name": "y"}).status_code == 404
+    site_row = ok(world.admin.patch(f"/sites/{site}", json={"district": "D2",
+                                                            "address": "1 New Road"}))
+    assert (site_row["district"], site_row["address"]) == ("D2", "1 New Road")
+    # the district moved: D2's supervision sees the site's elevators now, D1's does not
+    assert {e["id"] for e in ok(world.as_("sup_d2").get("/elevators"))} == {"E1", "E2", "E3"}
+    assert ok(world.as_("sup_d1").get("/elevators")) == []
+    assert world.admin.patch(f"/sites/{site}", json={}).status_code == 422
+    assert world.admin.patch(f"/sites/{site}", json={"colour": "red"}).status_code == 422
