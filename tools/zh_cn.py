@@ -31,6 +31,7 @@ ZH: dict[str, str] = {
     "Whistle shows each organization the elevators it answers for. Sign in with the login "
     "your organization's manager gave you.":
         "Whistle 向每个单位展示其负责的电梯。请使用本单位管理员为您开设的账号登录。",
+    "no one responsible": "无人管理", "no maintenance organization": "无维保单位",
     "Login": "账号", "Password": "密码", "Sign in with an API token instead": "改用访问令牌登录",
     "Signing in keeps a session cookie that scripts cannot read; signing out ends the "
     "session on the server.":

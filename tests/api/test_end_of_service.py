@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from core.cases import DEFAULT_LIMITS
 from storage import cases, responsibility
 from tests.builders import World, ok, raise_alert
@@ -41,6 +43,12 @@ def test_a_property_company_leaves_and_the_street_office_appoints_another(world:
                                                   params={"responsible": "none"}))]
     assert nobody == ["E1", "E3"]  # E3 has no maintenance organization either
     assert world.admin.get("/elevators", params={"responsible": "some"}).status_code == 422
+    # the street office sees them highlighted on the fleet view, in its language
+    page = httpx.get(f"{world.url}/?lang=zh-CN", cookies={"whistle_token":
+                                                          world.tokens["street_d1"]})
+    assert page.status_code == 200 and page.text.count("无人管理") == 2
+    assert 'class="tile status-unknown nobody" id="tile-E1"' in page.text
+    assert 'class="tile status-unknown" id="tile-E2"' not in page.text  # D2: not its own
     [gap] = gaps(world)
     assert (gap["elevator_id"], gap["site_id"], gap["source"]) == (
         None, world.sites["S1"], "responsibility")
