@@ -23,9 +23,9 @@ from core.domain import OrgKind, Principal
 from storage.errors import Conflict, Invalid, NotFound
 
 __all__ = ["LOCKOUT_FAILURES", "LOCKOUT_WINDOW", "create_person", "create_session",
-           "create_token", "delete_person", "end_session", "hash_secret", "list_people",
-           "list_tokens", "locked_for", "principal_for_session", "principal_for_token",
-           "revoke_token", "verify_password"]
+           "create_ticket", "create_token", "delete_person", "end_session", "hash_secret",
+           "list_people", "list_tokens", "locked_for", "principal_for_session",
+           "principal_for_token", "redeem_ticket", "revoke_token", "verify_password"]
 
 Row = dict[str, Any]
 
@@ -154,22 +154,27 @@ def end_session(conn: psycopg.Connection, *, session_id: int) -> None:
     conn.execute("DELETE FROM sessions WHERE id = %s", (session_id,))
 
 
-def principal_for_session(conn: psycopg.Connection, *, session: str) -> Principal | None:
-    """The person behind a session cookie, or None (unknown, expired, removed, ended)."""
+def _session_principal(conn: psycopg.Connection, which: str, value: object
+                       ) -> Principal | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             "SELECT s.id AS session_id, s.last_used_at, p.id AS person_id, "
             "p.name AS person_name, p.manager, o.id AS org_id, o.name, o.kind::text AS kind, "
             "o.district FROM sessions s JOIN people p ON p.id = s.person_id "
-            "JOIN orgs o ON o.id = p.org_id WHERE s.session_hash = %s "
+            f"JOIN orgs o ON o.id = p.org_id WHERE {which} "
             f"AND s.expires_at > now() AND p.deleted_at IS NULL AND {_ORG_ACTIVE}",
-            (hash_secret(session),)).fetchone()
+            (value,)).fetchone()
         if row is None:
             return None
         if row["last_used_at"] < datetime.now(row["last_used_at"].tzinfo) - TOUCH_EVERY:
             cur.execute("UPDATE sessions SET last_used_at = now() WHERE id = %s",
                         (row["session_id"],))
     return _principal(row)
+
+
+def principal_for_session(conn: psycopg.Connection, *, session: str) -> Principal | None:
+    """The person behind a session cookie, or None (unknown, expired, removed, ended)."""
+    return _session_principal(conn, "s.session_hash = %s", hash_secret(session))
 
 
 # --- tokens ----------------------------------------------------------------------------
@@ -210,20 +215,21 @@ def revoke_token(conn: psycopg.Connection, *, org_id: int, token_id: int, by: st
             raise NotFound(f"token {token_id} does not exist or is already revoked")
 
 
-def principal_for_token(conn: psycopg.Connection, *, token: str) -> Principal | None:
-    """The caller behind a token, or None (unknown, revoked, expired, of a removed person
-    or of an organization whose service ended)."""
+_TOKEN_PRINCIPAL = (
+    "SELECT t.id AS token_id, t.label, t.last_used_at, t.manager OR coalesce("
+    "p.manager, false) AS manager, p.id AS person_id, p.name AS person_name, "
+    "o.id AS org_id, o.name, o.kind::text AS kind, o.district "
+    "FROM api_tokens t JOIN orgs o ON o.id = t.org_id "
+    "LEFT JOIN people p ON p.id = t.person_id "
+    "WHERE {which} AND t.revoked_at IS NULL "
+    "AND (t.expires_at IS NULL OR t.expires_at > now()) "
+    f"AND (t.person_id IS NULL OR p.deleted_at IS NULL) AND {_ORG_ACTIVE}")
+
+
+def _token_principal(conn: psycopg.Connection, which: str, value: object
+                     ) -> Principal | None:
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "SELECT t.id AS token_id, t.label, t.last_used_at, t.manager OR coalesce("
-            "p.manager, false) AS manager, p.id AS person_id, p.name AS person_name, "
-            "o.id AS org_id, o.name, o.kind::text AS kind, o.district "
-            "FROM api_tokens t JOIN orgs o ON o.id = t.org_id "
-            "LEFT JOIN people p ON p.id = t.person_id "
-            "WHERE t.token_hash = %s AND t.revoked_at IS NULL "
-            "AND (t.expires_at IS NULL OR t.expires_at > now()) "
-            f"AND (t.person_id IS NULL OR p.deleted_at IS NULL) AND {_ORG_ACTIVE}",
-            (hash_secret(token),)).fetchone()
+        row = cur.execute(_TOKEN_PRINCIPAL.format(which=which), (value,)).fetchone()
         if row is None:
             return None
         last = row["last_used_at"]
@@ -231,3 +237,48 @@ def principal_for_token(conn: psycopg.Connection, *, token: str) -> Principal | 
             cur.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = %s",
                         (row["token_id"],))
     return _principal(row)
+
+
+def principal_for_token(conn: psycopg.Connection, *, token: str) -> Principal | None:
+    """The caller behind a token, or None (unknown, revoked, expired, of a removed person
+    or of an organization whose service ended)."""
+    return _token_principal(conn, "t.token_hash = %s", hash_secret(token))
+
+
+# --- stream tickets --------------------------------------------------------------------
+TICKET_LIFETIME = timedelta(seconds=60)
+
+
+def create_ticket(conn: psycopg.Connection, *, principal: Principal) -> tuple[str, datetime]:
+    """A single-use ticket (valid 60 s) standing for the caller's credential: (ticket,
+    expires_at)."""
+    ticket = secrets.token_urlsafe(32)
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "INSERT INTO stream_tickets (ticket_hash, token_id, session_id, admin, "
+            "expires_at) VALUES (%s, %s, %s, %s, now() + %s) RETURNING expires_at",
+            (hash_secret(ticket), None if principal.session_id else principal.token_id,
+             principal.session_id, principal.is_admin and principal.org_id is None,
+             TICKET_LIFETIME)).fetchone()
+    assert row is not None
+    return ticket, row[0]
+
+
+def redeem_ticket(conn: psycopg.Connection, *, ticket: str) -> Principal | str | None:
+    """The caller a ticket stands for, checked again now (its credential may have died);
+    "admin" for the admin token's; None if unknown, used or expired. It is used up."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "UPDATE stream_tickets SET used_at = now() WHERE ticket_hash = %s "
+            "AND used_at IS NULL AND expires_at > now() "
+            "RETURNING token_id, session_id, admin", (hash_secret(ticket),)).fetchone()
+        cur.execute("DELETE FROM stream_tickets WHERE expires_at < now() - interval '1 hour'")
+    if row is None:
+        return None
+    if row["admin"]:
+        return "admin"
+    if row["session_id"] is not None:
+        return _session_principal(conn, "s.id = %s", row["session_id"])
+    if row["token_id"] is not None:
+        return _token_principal(conn, "t.id = %s", row["token_id"])
+    return None

@@ -79,7 +79,9 @@ def whistle(settings: Settings, fleet: Fleet, tmp_path: Path) -> Iterator[Whistl
     """Ingester, rules and API in one process, exactly as `whistle serve` runs them."""
     rules_file = tmp_path / "rules.toml"
     rules_file.write_text(RULES)
-    with Whistle(settings.model_copy(update={"rules_file": rules_file, "api_port": 0})) as w:
+    with Whistle(settings.model_copy(update={"rules_file": rules_file, "api_port": 0,
+                                             # the receivers are local
+                                             "webhook_allow_private": True})) as w:
         yield w
 
 

@@ -1,8 +1,9 @@
 """GET /alerts/stream and GET /cases/stream: server-sent events of alert and case changes,
 scoped to the caller's token.
 
-EventSource cannot set headers, so the token may also come as ``?token=...`` (prefer the
-Authorization header where the client allows it: URLs end up in logs). Each alert change
+EventSource cannot set headers, so a single-use ticket (``POST /alerts/stream/ticket``,
+valid 60 s) may come as ``?ticket=``; a token never goes in the URL (URLs end up in logs).
+The dashboard's pages use their sign-in cookie. Each alert change
 is one ``alert`` event whose ``data`` is ``{"change": ..., "alert": {<alert object>}}``
 and whose ``id`` is the change's sequence number; each case change the caller may see is
 one ``case`` event, ``{"change": ..., "case": {<case object, without contacts>}}`` with
@@ -28,13 +29,13 @@ from typing import Annotated, Any
 
 import psycopg
 import structlog
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import deps
 from core.domain import Principal
-from storage import alerts, outbox
+from storage import access, alerts, outbox
 from storage.cases import CASES_CHANNEL
 from storage.cases import queries as case_queries
 from storage.db import connect
@@ -196,14 +197,24 @@ class AlertHub:
 _HUB_LOCK = threading.Lock()
 
 
-def _authenticate(request: Request, token: str | None, authorization: str | None
+def _authenticate(request: Request, ticket: str | None, authorization: str | None
                   ) -> Principal:
-    """`?token=`, else the Authorization header, else the dashboard's cookies (a person's
-    session, or a token); 401 if none."""
+    """`?ticket=` (single-use, from POST /alerts/stream/ticket), else the Authorization
+    header, else the dashboard's cookies (a person's session, or a token); 401 if none."""
     settings = request.app.state.settings
+    if "token" in request.query_params:
+        raise HTTPException(401, "?token= is no longer accepted (a token in a URL ends up in "
+                                 "logs): POST /alerts/stream/ticket and use ?ticket=",
+                            headers=deps.UNAUTHORIZED)
     with request.app.state.pool.connection() as conn:
-        if token and token.strip():
-            return deps.principal_for_token(conn, settings, token.strip())
+        if ticket is not None:
+            found = access.redeem_ticket(conn, ticket=ticket.strip())
+            if found == "admin" and settings.admin_token:
+                return deps.principal_for_token(conn, settings, settings.admin_token)
+            if isinstance(found, Principal):
+                return found
+            raise HTTPException(401, "unknown, used or expired stream ticket",
+                                headers=deps.UNAUTHORIZED)
         return deps._principal(conn, settings, authorization,
                                request.cookies.get(deps.TOKEN_COOKIE),
                                request.cookies.get(deps.SESSION_COOKIE))
@@ -234,26 +245,35 @@ def _respond(request: Request, principal: Principal, elevator_id: str | None,
                                       "X-Accel-Buffering": "no"})
 
 
-TokenQuery = Annotated[str | None, Query(
-    description="the API token, for EventSource (which cannot set headers)")]
+TicketQuery = Annotated[str | None, Query(
+    max_length=100, description="a single-use ticket from POST /alerts/stream/ticket, for "
+                                "EventSource (which cannot set headers)")]
+
+
+@router.post("/alerts/stream/ticket", status_code=201)
+def stream_ticket(conn: deps.ConnDep, principal: deps.PrincipalDep) -> dict[str, Any]:
+    """A single-use ticket, valid 60 s, to open `/alerts/stream` or `/cases/stream` with
+    `?ticket=` where headers cannot be set; the stream checks the credential again."""
+    ticket, expires_at = access.create_ticket(conn, principal=principal)
+    return {"ticket": ticket, "expires_at": expires_at}
 
 
 @router.get("/alerts/stream", response_class=StreamingResponse)
-async def stream(request: Request, token: TokenQuery = None,
+async def stream(request: Request, ticket: TicketQuery = None,
                  elevator_id: Annotated[str | None, Query(max_length=64)] = None,
                  authorization: Annotated[str | None, Header()] = None) -> StreamingResponse:
     """Server-sent events of changes of the alerts (`alert` events) and cases (`case`
     events) the caller sees."""
-    principal = await run_in_threadpool(_authenticate, request, token, authorization)
+    principal = await run_in_threadpool(_authenticate, request, ticket, authorization)
     return _respond(request, principal, elevator_id, ALERT_EVENTS)
 
 
 @cases_router.get("/cases/stream", response_class=StreamingResponse)
-async def cases_stream(request: Request, token: TokenQuery = None,
+async def cases_stream(request: Request, ticket: TicketQuery = None,
                        elevator_id: Annotated[str | None, Query(max_length=64)] = None,
                        authorization: Annotated[str | None, Header()] = None
                        ) -> StreamingResponse:
     """Server-sent `case` events of changes of the cases the caller sees (with
     `elevator_id`: that elevator's cases only)."""
-    principal = await run_in_threadpool(_authenticate, request, token, authorization)
+    principal = await run_in_threadpool(_authenticate, request, ticket, authorization)
     return _respond(request, principal, elevator_id, CASE_EVENTS)

@@ -12,8 +12,13 @@ import httpx
 import pytest
 
 from api.routes import stream
-from tests.builders import World, ok, raise_alert
+from tests.builders import World, client, ok, raise_alert
 from tests.helpers import wait_until
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a token (a token never goes in a stream's URL)."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 class SseReader:
@@ -75,12 +80,12 @@ def test_the_stream_delivers_changes_to_those_who_see_them(world: World, db):
     url = f"{world.url}/api/v1/alerts/stream"
     alert = {"alert"}  # the major alerts open fault cases: their events are tested elsewhere
     readers = {
-        "prop_a": SseReader(url, params={"token": world.tokens["prop_a"]}, only=alert),
-        "prop_b": SseReader(url, headers={"Authorization": f"Bearer {world.tokens['prop_b']}"},
+        "prop_a": SseReader(url, headers=bearer(world.tokens["prop_a"]), only=alert),
+        "prop_b": SseReader(url, headers=bearer(world.tokens['prop_b']),
                             only=alert),
-        "sup_d1": SseReader(url, params={"token": world.tokens["sup_d1"]}, only=alert),
-        "e3_only": SseReader(url, params={"token": world.tokens["sup_d1"],
-                                          "elevator_id": "E3"}, only=alert),
+        "sup_d1": SseReader(url, headers=bearer(world.tokens["sup_d1"]), only=alert),
+        "e3_only": SseReader(url, headers=bearer(world.tokens["sup_d1"]),
+                             params={"elevator_id": "E3"}, only=alert),
     }
     try:
         for name, reader in readers.items():
@@ -115,3 +120,36 @@ def test_the_stream_needs_a_valid_token(world: World):
     url = f"{world.url}/api/v1/alerts/stream"
     assert httpx.get(url, timeout=5).status_code == 401
     assert httpx.get(url, params={"token": "forged"}, timeout=5).status_code == 401
+    # a real token in the URL is refused too: it would end up in logs
+    r = httpx.get(url, params={"token": world.tokens["prop_a"]}, timeout=5)
+    assert r.status_code == 401 and "ticket" in r.json()["detail"]
+
+
+def test_a_stream_ticket_is_single_use_and_stands_for_a_live_credential(world: World, db):
+    url = f"{world.url}/api/v1/alerts/stream"
+    made = ok(world.as_("prop_a").post("/alerts/stream/ticket"), 201)
+    assert len(made["ticket"]) >= 32 and made["expires_at"]
+    reader = SseReader(url, params={"ticket": made["ticket"]}, only={"alert"})
+    try:
+        wait_until(lambda: reader.status is not None, 5, message="the stream answered")
+        assert reader.status == 200
+        alert_id = raise_alert(db, "E1", "door_fault")
+        event = reader.events.get(timeout=5)
+        assert event["alert"]["id"] == alert_id
+    finally:
+        reader.close()
+    # used: a second stream with it answers 401
+    again = httpx.get(url, params={"ticket": made["ticket"]}, timeout=5)
+    assert again.status_code == 401 and "ticket" in again.json()["detail"]
+    # a ticket of a token revoked since answers 401
+    org = world.orgs["maint_1"]
+    token = ok(world.admin.post(f"/orgs/{org}/tokens", json={"label": "wall screen"}), 201)
+    with client(world.url, token["token"]) as screen:
+        ticket = ok(screen.post("/alerts/stream/ticket"), 201)
+    assert world.admin.delete(f"/orgs/{org}/tokens/{token['id']}").status_code == 204
+    assert httpx.get(url, params={"ticket": ticket["ticket"]}, timeout=5).status_code == 401
+    # the admin token's ticket works on the cases stream
+    admin_ticket = ok(world.admin.post("/alerts/stream/ticket"), 201)["ticket"]
+    with httpx.stream("GET", f"{world.url}/api/v1/cases/stream",
+                      params={"ticket": admin_ticket}, timeout=5) as r:
+        assert r.status_code == 200

@@ -9,7 +9,7 @@ import pytest
 from api.routes import stream
 from core.domain import OrgKind, Principal
 from storage.cases import queries
-from tests.api.test_alerts_stream import SseReader
+from tests.api.test_alerts_stream import SseReader, bearer
 from tests.builders import World, ok, raise_alert
 from tests.helpers import wait_until
 
@@ -23,12 +23,12 @@ def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_case_events_reach_those_who_see_the_case_without_contacts(world: World, db):
     cases_url = f"{world.url}/api/v1/cases/stream"
-    readers = {name: SseReader(cases_url, params={"token": world.tokens[name]})
+    readers = {name: SseReader(cases_url, headers=bearer(world.tokens[name]))
                for name in ("prop_a", "prop_b", "maint_1", "maint_2")}
     readers["sup_d1_alerts"] = SseReader(f"{world.url}/api/v1/alerts/stream",
-                                         params={"token": world.tokens["sup_d1"]})
-    readers["e3_only"] = SseReader(cases_url, params={"token": world.tokens["sup_d1"],
-                                                      "elevator_id": "E3"})
+                                         headers=bearer(world.tokens["sup_d1"]))
+    readers["e3_only"] = SseReader(cases_url, headers=bearer(world.tokens["sup_d1"]),
+                                   params={"elevator_id": "E3"})
     try:
         for name, reader in readers.items():
             wait_until(lambda r=reader: "connected" in r.comments, 10,

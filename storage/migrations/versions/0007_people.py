@@ -60,6 +60,17 @@ def upgrade() -> None:
         ADD COLUMN created_by    text,
         ADD COLUMN revoked_by    text;
 
+    -- Single-use tickets for EventSource (which cannot send headers): a minute to open a
+    -- stream with, standing for the credential that asked for them.
+    CREATE TABLE stream_tickets (
+        ticket_hash  bytea PRIMARY KEY,
+        token_id     integer REFERENCES api_tokens ON DELETE CASCADE,
+        session_id   bigint REFERENCES sessions ON DELETE CASCADE,
+        admin        boolean NOT NULL DEFAULT false,
+        expires_at   timestamptz NOT NULL,
+        used_at      timestamptz
+    );
+
     ALTER TABLE orgs
         ADD COLUMN ended_at      timestamptz,   -- end of service from then (may be ahead)
         ADD COLUMN end_reason    text,
