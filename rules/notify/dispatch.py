@@ -43,6 +43,12 @@ def recipients(*, change: str, alert: Row, details: Row, chain: list[Row]
     level = int(alert.get("escalation_level") or 0)
     new_level = int(details["level"]) if "level" in details else None
     levels = reach(change=change, level=level, new_level=new_level)
+    present = sorted({int(o["level"]) for o in chain})
+    if levels and present and not levels & set(present):
+        # nobody answers at those levels (an organization left): the next level up, at once
+        above = [lv for lv in present if lv > max(levels)]
+        if above:
+            levels = levels | {above[0]}
     seen: set[int] = set()
     out: list[tuple[Row, int]] = []
     for org in chain:

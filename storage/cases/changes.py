@@ -83,7 +83,13 @@ def _call(conn: psycopg.Connection, *, case_id: int, kind: CaseKind, levels: set
     ones; the organizations newly called."""
     required = {k.value for k in REQUIRED[kind]}
     called: list[Row] = []
-    for org in chain(conn, case_ids=[case_id])[case_id]:
+    orgs = chain(conn, case_ids=[case_id])[case_id]
+    present = sorted({int(o["level"]) for o in orgs})
+    if present and not levels & set(present):
+        # nobody answers at those levels (an organization left): the next level up, at once
+        above = [lv for lv in present if lv > max(levels)]
+        levels = levels | set(above[:1])
+    for org in orgs:
         is_required = org["kind"] in required
         if org["level"] not in levels and not is_required:
             continue

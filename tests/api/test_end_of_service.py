@@ -61,6 +61,11 @@ def test_a_property_company_leaves_and_the_street_office_appoints_another(world:
     alert_id = raise_alert(db, "E1", "power_loss")
     case = ok(world.admin.get(f"/cases/{ok(world.admin.get(f'/alerts/{alert_id}'))['case_id']}"))
     assert {p["org_name"] for p in case["parties"]} == {"maint_1"}
+    # E3 has neither now: its case calls the community and the street office at once
+    e3 = raise_alert(db, "E3", "door_fault")
+    case = ok(world.admin.get(f"/cases/{ok(world.admin.get(f'/alerts/{e3}'))['case_id']}"))
+    assert {p["org_name"] for p in case["parties"] if p["called_at"]} == {
+        "street_d1", "community_d1"}
     # the street office hands the site to another property company: the gap closes itself
     street = world.as_("street_d1")
     assert world.as_("sup_d2").post(f"/sites/{world.sites['S1']}/handover", json={

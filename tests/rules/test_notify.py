@@ -261,3 +261,17 @@ def test_every_state_change_is_published_on_the_alerts_topic(db, fleet, pool, se
     assert (one["id"], one["state"], one["kind"]) == (alert_id, "open", "power_loss")
     assert (two["state"], two["acknowledged_by"], two["note"]) == (
         "acknowledged", "property:prop_a", "on my way")
+
+
+def test_a_raise_with_nobody_at_the_first_levels_calls_the_next_level_at_once():
+    from rules.notify.dispatch import recipients
+
+    street = {"id": 8, "name": "street", "kind": "street", "level": 2}
+    sup = {"id": 5, "name": "sup", "kind": "supervision", "level": 3}
+    told = recipients(change="raised", alert={"escalation_level": 0}, details={},
+                      chain=[street, sup])
+    assert [(o["name"], level) for o, level in told] == [("street", 2)]
+    prop = {"id": 1, "name": "prop", "kind": "property", "level": 0}
+    told = recipients(change="raised", alert={"escalation_level": 0}, details={},
+                      chain=[prop, street, sup])
+    assert [o["name"] for o, _ in told] == ["prop"]
