@@ -28,13 +28,24 @@ from storage.cases import duty as case_duty
 from storage.errors import Conflict, NotFound
 from storage.scope import property_org_at
 
-__all__ = ["apply_due", "end_service", "settle_gaps", "settle_gaps_now"]
+__all__ = ["apply_due", "end_service", "orgs_with_end", "settle_gaps", "settle_gaps_now"]
 
 Row = dict[str, Any]
 WHISTLE = "whistle"
 
 # An organization that has ended (at a time passed).
 ENDED = "(o.ended_at IS NOT NULL AND o.ended_at <= now())"
+
+
+def orgs_with_end(conn: psycopg.Connection, *, kind: str | None = None) -> list[Row]:
+    """Every organization (of a kind) with its end of service (``ended_at``, ``end_reason``,
+    ``ended_by``; None if it has not ended, ``ended_at`` maybe ahead), by name."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, name, kind::text AS kind, district, created_at, ended_at, end_reason, "
+            "ended_by, (ended_at IS NOT NULL AND ended_at <= now()) AS ended FROM orgs "
+            "WHERE %(kind)s::text IS NULL OR kind::text = %(kind)s ORDER BY name, id",
+            {"kind": kind}).fetchall()
 
 
 def end_service(conn: psycopg.Connection, *, org_id: int, reason: str,

@@ -315,6 +315,49 @@ ZH: dict[str, str] = {
     "median to resolve (s)": "处置用时中位数（秒）", "worst to resolve (s)": "处置最长用时（秒）",
     "rescues arrived within 30 min": "30 分钟内到场的救援数", "cases reopened": "重新办理工单数",
     "whistle-duty": "whistle-报到统计",
+    # the organizations pages: people, tokens, end of service; handover on the elevator page
+    "Organizations": "单位管理", "People": "人员", "Tokens": "访问令牌", "Service": "服务状态",
+    "The organizations you may see: their people and tokens, and whether their service ended.":
+        "您可查看的单位：其人员、访问令牌，以及是否已终止服务。",
+    "No organization.": "没有单位。", "ended": "已终止服务", "ends": "将终止服务",
+    "in service": "服务中", "Service ended": "已终止服务", "Service ends": "将终止服务",
+    "Name": "姓名", "Phone": "电话", "Manager": "管理员", "manager": "管理员",
+    "Remove": "移除", "Nobody yet.": "暂无人员。", "Add a person": "添加人员",
+    "Add the person": "添加", "Person added": "已添加人员", "Person removed": "已移除人员",
+    "Remove %(name)s? Their sessions and tokens stop working at once.":
+        "确定移除 %(name)s？其会话和访问令牌将立即失效。",
+    "manager (manages people and tokens)": "管理员（管理本单位人员和访问令牌）",
+    "Label": "名称", "Person": "人员", "Created": "创建时间", "Last used": "最近使用",
+    "Expires": "到期时间", "Revoked": "已吊销", "revoked": "已吊销", "Revoke": "吊销",
+    "No token yet.": "暂无访问令牌。", "removed person %(id)s": "已移除的人员 %(id)s",
+    "Revoke this token? It stops working at once.": "确定吊销此访问令牌？它将立即失效。",
+    "Token revoked": "已吊销访问令牌", "Token created": "已创建访问令牌",
+    "Create a token": "创建访问令牌", "Create the token": "创建",
+    "none (the organization's own)": "无（本单位令牌）",
+    "Expires (your device's time)": "到期时间（按本设备时间）",
+    "The new token, shown only this once: copy it now.": "新访问令牌仅显示这一次，请立即复制。",
+    "End of service": "终止服务", "End the service": "终止服务",
+    "End of service recorded": "已登记终止服务",
+    "End the service of %(name)s? This cannot be undone.":
+        "确定终止 %(name)s 的服务？此操作无法撤销。",
+    "From the time given, the organization's tokens and sessions stop working, it no longer "
+    "answers for its elevators, and every site and elevator it leaves without one gets a "
+    "responsibility gap case.":
+        "自所填时间起，该单位的访问令牌和会话全部失效，不再对其电梯负责；因此无人负责的每个小区"
+        "和每台电梯都会生成一张责任空缺工单。",
+    "Reason": "原因",
+    "Effective (your device's time; empty: now)":
+        "生效时间（按本设备时间；留空为立即）",
+    "I confirm the end of service of this organization": "我确认终止该单位的服务",
+    "Maintenance organizations over time": "历任维保单位", "no organization": "无",
+    "Hand over to a property organization": "移交给物业公司", "Hand over": "移交",
+    "Property organization": "物业公司", "Handover recorded": "已登记移交",
+    "Hand this elevator over to the chosen property organization?":
+        "确定将这台电梯移交给所选物业公司？",
+    "Change the maintenance organization": "更换维保单位", "Change": "更换",
+    "Maintenance organization": "维保单位", "Maintenance organization changed": "已更换维保单位",
+    "Give this elevator to the chosen maintenance organization?":
+        "确定将这台电梯交给所选维保单位？",
 }
 
 ROOT = Path(__file__).resolve().parent.parent / "api" / "locales"

@@ -1,5 +1,7 @@
 """One elevator: registry, who answers for it (and who did), state, charts, alerts, cases,
-records, and (admin, its property organization) a link to its printable sign."""
+records, and (admin, its property organization) a link to its printable sign; for admin and
+supervision a handover to another property organization, for admin a change of maintenance
+organization (through the JSON API, ``static/js/manage.js``)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from api.dashboard.queue import event_rows, with_responsibility
 from api.dashboard.web import PagePrincipal, PageRoute, render
 from api.deps import ConnDep, SettingsDep
 from core.chain import called_levels
-from storage import alerts, cases, records, registry, reports
+from core.domain import OrgKind
+from storage import alerts, cases, records, registry, reports, responsibility
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -43,9 +46,20 @@ def elevator_page(request: Request, conn: ConnDep, settings: SettingsDep,
     case_list = cases.queries.for_elevator(conn, elevator_pk=e["pk"], limit=CASES)
     may_print_sign = principal.is_admin or (principal.org_id is not None
                                             and principal.org_id == e["property_org_id"])
+    may_hand_over = principal.is_admin or principal.kind == OrgKind.SUPERVISION
+    property_orgs = maintenance_orgs = []
+    if may_hand_over:
+        property_orgs = [o for o in responsibility.orgs_with_end(conn, kind="property")
+                         if o["ended_at"] is None]
+    if principal.is_admin:
+        maintenance_orgs = [o for o in responsibility.orgs_with_end(conn, kind="maintenance")
+                            if o["ended_at"] is None]
     latest = e.get("latest")
     return render(request, "elevator.html", principal, nav="fleet", e=e,
                   latest=latest if isinstance(latest, dict) else {}, history=history, chain=chain,
                   open_levels=called_levels(0), timeline=timeline, inspections=inspections,
                   maintenance=maintenance, names=names, chart_hours=CHART_HOURS,
-                  cases=case_list, may_print_sign=may_print_sign)
+                  cases=case_list, may_print_sign=may_print_sign,
+                  maintenance_history=registry.maintenance_history(conn, elevator_pk=e["pk"]),
+                  may_hand_over=may_hand_over, property_orgs=property_orgs,
+                  maintenance_orgs=maintenance_orgs)

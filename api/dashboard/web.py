@@ -137,6 +137,7 @@ def roles(principal: Principal) -> dict[str, bool]:
         "can_inspect": admin or principal.kind == OrgKind.SUPERVISION,
         "can_report": admin or principal.kind == OrgKind.SUPERVISION,
         "can_maintain": admin or principal.kind in (OrgKind.MAINTENANCE, OrgKind.PROPERTY),
+        "can_see_orgs": admin or principal.kind == OrgKind.SUPERVISION or principal.manager,
     }
 
 
