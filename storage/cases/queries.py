@@ -297,8 +297,9 @@ def visible_site(conn: psycopg.Connection, *, principal: Principal, site_id: int
     """A site the caller sees (as the site of a whole-site case); NotFound otherwise."""
     where, params = visible(principal)
     query = sql.SQL(
-        "SELECT s.id, s.name, s.district FROM sites s LEFT JOIN (SELECT NULL::integer AS id, "
-        "NULL::integer AS elevator_pk) c ON true LEFT JOIN elevators e ON false "
+        "SELECT s.id, s.name, s.district FROM sites s LEFT JOIN LATERAL (SELECT "
+        "NULL::bigint AS id, NULL::integer AS elevator_pk, s.id AS site_id) c ON true "
+        "LEFT JOIN elevators e ON false "
         "LEFT JOIN LATERAL (SELECT NULL::integer AS property_org_id) cp ON true "
         "WHERE s.id = %(site)s AND ({w} OR EXISTS (SELECT 1 FROM elevators x "
         f"{CURRENT_PROPERTY_JOIN.replace('e.pk', 'x.pk').replace(' cp ', ' xp ')} "
