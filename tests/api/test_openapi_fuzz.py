@@ -1,5 +1,5 @@
 """Schemathesis over the whole OpenAPI document of the real app: generated requests to
-every operation, as an admin and as a property organization, never get a 5xx. Bounded
+every operation, as an admin, a property and a maintenance organization, never get a 5xx. Bounded
 (a few examples per operation and token) so it stays part of `make test`."""
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def test_no_generated_request_gets_a_server_error(world: World, db: Any) -> None
     failures: list[str] = []
     answered: dict[str, int] = {}
     # the property organization first: the admin's generated calls may end its service
-    for name, token in (("prop_a", world.tokens["prop_a"]), ("admin", world.admin_token)):
+    for name, token in (("prop_a", world.tokens["prop_a"]), ("maint_1", world.tokens["maint_1"]),
+                        ("admin", world.admin_token)):
         for op in operations:
             fuzz(op, name, {"Authorization": f"Bearer {token}"}, world.url, failures,
                  answered)
