@@ -20,8 +20,8 @@ def decommission(conn: psycopg.Connection, *, elevator_pk: int, reason: str, act
     open alerts (note ``decommissioned``) and announces the change on the registry
     channel, all in one transaction; the alert changes made."""
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
-        row = cur.execute("SELECT decommissioned_at FROM elevators WHERE pk = %s FOR UPDATE",
-                          (elevator_pk,)).fetchone()
+        row = cur.execute("SELECT decommissioned_at FROM elevators WHERE pk = %s "
+                          "FOR NO KEY UPDATE", (elevator_pk,)).fetchone()
         if row is None or row[0] is not None:
             raise Conflict("this elevator is already decommissioned"
                            + (f" (since {row[0].isoformat()})" if row else ""))
@@ -32,3 +32,15 @@ def decommission(conn: psycopg.Connection, *, elevator_pk: int, reason: str, act
         outbox.notify(conn, outbox.REGISTRY_CHANNEL, {"elevator_pk": elevator_pk,
                                                       "change": "decommissioned"})
     return resolved
+
+
+def decommissioned(conn: psycopg.Connection, pks: list[int]) -> set[int]:
+    """Which of these elevators are decommissioned, for the caller's transaction: the rows
+    are locked (FOR SHARE) so a decommission cannot commit between this answer and the
+    caller's writes, and one that just committed is seen."""
+    if not pks:
+        return set()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return {int(r[0]) for r in cur.execute(
+            "SELECT pk, decommissioned_at IS NOT NULL FROM elevators WHERE pk = ANY(%s) "
+            "ORDER BY pk FOR SHARE", (sorted(set(pks)),)).fetchall() if r[1]}

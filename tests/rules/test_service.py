@@ -19,8 +19,8 @@ import pytest
 
 from core.codec import Sample, Telemetry
 from core.stream import Committed
-from rules import RulesService
-from rules.policy import Policy, Timers
+from rules import RulesService, lifecycle
+from rules.policy import Policy, Rescue, Timers
 from rules.transitions import Transition
 from storage import alerts, records
 from storage.alerts import changes
@@ -284,3 +284,9 @@ def test_a_decommissioned_elevator_raises_nothing_any_more(settings, db, fleet,
                       (alert_id,)).fetchone() == ("resolved", "decommissioned")
     assert db.execute("SELECT count(*) FROM alerts WHERE elevator_pk = %s",
                       (fleet.pks["E1"],)).fetchone() == (1,)
+    # a raise computed before the engine heard of it (or by the calendar) is not written
+    raise_e1 = Transition("E1", fleet.pks["E1"], "offline", "raise", t * 1000, "major", {})
+    raise_e2 = Transition("E2", fleet.pks["E2"], "power_loss", "raise", t * 1000, "major", {})
+    done = lifecycle.apply(db, transitions=[raise_e1, raise_e2], now=datetime.now(UTC),
+                           rescue=Rescue())
+    assert [(d.elevator_pk, d.kind) for d in done] == [(fleet.pks["E2"], "power_loss")]
