@@ -265,8 +265,9 @@ def test_a_decommissioned_elevator_raises_nothing_any_more(settings, db, fleet,
         assert service.wait_ready(10)
         assert "alarm_pressed" in service.engine.open_kinds(fleet.pks["E1"])
         t = int(time.time() * 1000)
-        service.feed(batch(fleet, "E1", sample(t, 1)))
+        service.feed(batch(fleet, "E1", sample(t, 1, alarm=True)))  # still pressed
         service.feed(batch(fleet, "E2", sample(t, 1)))
+        wait_until(lambda: service.engine.samples >= 2, 5, message="the samples processed")
         decommission.decommission(db, elevator_pk=fleet.pks["E1"], reason="replaced",
                                   actor="admin:test", org_id=None)
         wait_until(lambda: any(i.decommissioned for i in service.engine.elevators
