@@ -120,6 +120,9 @@ def accept(msg: Decoded, limits: ElevatorLimits | None) -> Accepted | Reject | N
         return None
     if limits is None:
         return Reject(RejectReason.UNREGISTERED_ELEVATOR, f"elevator {eid!r} is not registered")
+    if limits.decommissioned:
+        return Reject(RejectReason.DECOMMISSIONED, f"elevator {eid!r} is decommissioned: "
+                                                   "its messages are no longer accepted")
     if msg.telemetry is not None:
         try:
             check_limits(msg.telemetry, limits)

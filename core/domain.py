@@ -115,6 +115,7 @@ class ElevatorLimits:
     rated_load_kg: float
     travel_m: float
     landings_m: tuple[float, ...] = ()
+    decommissioned: bool = False  # its messages are refused
 
 
 def default_landings(min_floor: int, max_floor: int, travel_m: float) -> list[float]:

@@ -1,4 +1,8 @@
-"""The ingester's view of the registry: which elevators exist, and their range limits."""
+"""The ingester's view of the registry: which elevators exist, and their range limits.
+
+The view is cached and reloaded every minute, and at once (before the next batch) when
+the registry channel announces a change, such as a decommissioned elevator: its connection
+LISTENs on ``whistle_registry``."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import psycopg
 
 from core.domain import ElevatorLimits
 from storage import intake as store
+from storage import outbox
 from storage.db import connect
 
 REGISTRY_REFRESH_S = 60.0
@@ -27,14 +32,19 @@ class Registry:
     def _connection(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
             self.conn = connect(self.url, autocommit=True)
+            outbox.listen(self.conn, outbox.REGISTRY_CHANNEL)
             self.loaded = 0.0
         return self.conn
 
     def refresh(self) -> dict[str, ElevatorLimits]:
-        """The cache, reloaded when older than a minute."""
+        """The cache, reloaded when older than a minute or when the registry changed."""
+        conn = self._connection()
+        changed = False
+        for _ in outbox.received(conn, timeout=0):  # drain every pending announcement
+            changed = True
         now = time.monotonic()
-        if now - self.loaded > REGISTRY_REFRESH_S:
-            self.elevators = store.load_elevators(self._connection())
+        if changed or now - self.loaded > REGISTRY_REFRESH_S:
+            self.elevators = store.load_elevators(conn)
             self.unknown.clear()
             self.loaded = now
         return self.elevators

@@ -21,6 +21,9 @@ samples, which cannot raise anything twice.
 ``offline`` alone uses the service clock: :meth:`Engine.tick` raises it when an elevator
 that has been heard from is silent for ``timeout_s``; a state message ``offline`` raises
 it at once; any message clears it.
+
+A decommissioned elevator keeps its slot but is watched no more: its messages are skipped,
+the clock raises nothing for it and what it had open is forgotten (the API resolved it).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class Engine:
         self._dirty: set[int] = set()
         self._pending: list[Decision] = []
         self._restored: dict[int, bytes] = {}
+        self._retired: set[int] = set()  # slots of decommissioned elevators
         self.unknown_pks: set[int] = set()  # telemetry of elevators set_elevators never gave
         self.samples = 0
         self.late_samples = 0
@@ -110,10 +114,16 @@ class Engine:
                 blob = self._restored.pop(info.pk, None)
                 if blob is not None:
                     self._restore_one(slot, blob)
+                if info.decommissioned:
+                    self._retire(slot)
                 self._dirty.add(slot)
                 continue
             old = self._info[slot]
             self._info[slot] = info
+            if info.decommissioned and slot not in self._retired:
+                self._retire(slot)
+            elif not info.decommissioned:
+                self._retired.discard(slot)
             if (old.model, old.id, old.landings_m, old.rated_speed_mps, old.rated_load_kg) != (
                     info.model, info.id, info.landings_m, info.rated_speed_mps,
                     info.rated_load_kg):
@@ -123,6 +133,14 @@ class Engine:
                 self._dirty.add(slot)
                 if not info.sealed:
                     self._unsealed(slot)
+
+    def _retire(self, slot: int) -> None:
+        """A decommissioned elevator: nothing open, nothing pending, nothing raised again."""
+        self._retired.add(slot)
+        self._table.open[slot, :] = False
+        self._memory[slot].details.clear()
+        self._pending = [d for d in self._pending if d.slot != slot]
+        self._dirty.add(slot)
 
     def _unsealed(self, slot: int) -> None:
         """An unsealed elevator's sealed_in_use clears now (reported on the next call)."""
@@ -172,6 +190,8 @@ class Engine:
                                 elevator_pk=pk)
                     self.unknown_pks.add(pk)
             known = [(slot, tel) for slot, tel in known if slot >= 0]
+        if self._retired:
+            known = [(slot, tel) for slot, tel in known if slot not in self._retired]
         if not known:
             return None
         # comprehensions, not loops with extend: this runs once per message
@@ -228,6 +248,8 @@ class Engine:
         if slot is None:
             self.unknown_pks.add(pk)
             return
+        if slot in self._retired:
+            return
         t = self._table
         f = t.f[slot]
         f[Col.LAST_RX] = now
@@ -264,6 +286,8 @@ class Engine:
         with np.errstate(invalid="ignore"):
             due = ((now - last >= timeout) & ~t.open[:n, k]
                    & ~self._params.suppress[np.arange(n), k, modes])
+        if self._retired:
+            due[sorted(self._retired)] = False
         for s in np.flatnonzero(due).tolist():
             at = float(last[s] + timeout[s])
             if alerts.raise_at(t.open, t.a, s, s, self._memory[s], OFFLINE, at, {
@@ -315,7 +339,7 @@ class Engine:
         """
         want: dict[int, set[str]] = {}
         for pk, kind in open_alerts:
-            if kind in KIND_INDEX and pk in self._slot:
+            if kind in KIND_INDEX and pk in self._slot and self._slot[pk] not in self._retired:
                 want.setdefault(self._slot[pk], set()).add(kind)
         t = self._table
         for slot in range(len(self._info)):

@@ -26,6 +26,7 @@ from rules.policy import Rescue
 from rules.transitions import Transition
 from storage.alerts import AlertChange, changes
 from storage.cases import changes as case_changes
+from storage.decommission import decommissioned
 
 log = structlog.get_logger(__name__)
 
@@ -52,10 +53,18 @@ CASE_SEVERITIES = (Severity.CRITICAL.value, Severity.MAJOR.value)
 def apply(conn: psycopg.Connection, *, transitions: Iterable[Transition], now: datetime,
           rescue: Rescue, cases: dict[CaseKind, CaseLimits] | None = None
           ) -> list[AlertChange]:
-    """Write transitions in one transaction (each in a savepoint); what was done."""
+    """Write transitions in one transaction (each in a savepoint); what was done. Nothing
+    is raised for a decommissioned elevator (the engine may not have heard of it yet)."""
     done: list[AlertChange] = []
+    transitions = list(transitions)
     with conn.transaction():
+        retired = decommissioned(conn, [t.elevator_pk for t in transitions
+                                        if t.action == "raise"])
         for t in transitions:
+            if t.action == "raise" and t.elevator_pk in retired:
+                log.info("no alert for a decommissioned elevator", elevator=t.elevator_id,
+                         kind=t.kind)
+                continue
             try:
                 with conn.transaction():
                     applied = _apply_one(conn, t, now, rescue)

@@ -33,6 +33,7 @@ class ElevatorInfo:
     rated_load_kg: float
     landings_m: tuple[float, ...]
     sealed: bool
+    decommissioned: bool = False  # watched no more: no alert is raised for it
 
 
 def _columns(config: RulesConfig) -> dict[tuple[str, str], int]:

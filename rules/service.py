@@ -111,7 +111,8 @@ class RulesService:
                              rated_speed_mps=float(r["rated_speed_mps"]),
                              rated_load_kg=float(r["rated_load_kg"]),
                              landings_m=tuple(float(x) for x in r["landings_m"]),
-                             sealed=bool(r["sealed"])) for r in rows]
+                             sealed=bool(r["sealed"]),
+                             decommissioned=bool(r.get("decommissioned"))) for r in rows]
 
     def _load_elevators(self, conn: psycopg.Connection) -> list[Any] | None:
         """Registry rows as engine infos; None if nothing changed since last time."""
@@ -372,4 +373,5 @@ class RulesService:
 
 def _limits(row: dict[str, Any]) -> ElevatorLimits:
     return ElevatorLimits(row["pk"], float(row["rated_load_kg"]), float(row["travel_m"]),
-                          tuple(float(x) for x in row["landings_m"]))
+                          tuple(float(x) for x in row["landings_m"]),
+                          bool(row.get("decommissioned")))

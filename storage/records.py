@@ -87,4 +87,4 @@ def calendar(conn: psycopg.Connection) -> list[Row]:
             "  coalesce((SELECT array_agg(a.kind) FROM alerts a WHERE a.elevator_pk = e.pk "
             "   AND a.state <> 'resolved' AND a.kind IN "
             "   ('inspection_overdue', 'maintenance_overdue')), '{}') AS open_kinds "
-            "FROM elevators e ORDER BY e.pk").fetchall()
+            "FROM elevators e WHERE e.decommissioned_at IS NULL ORDER BY e.pk").fetchall()

@@ -150,7 +150,7 @@ ELEVATOR_COLUMNS = f"""
     e.pk, e.id, e.site_id, e.name, e.rated_speed_mps, e.rated_load_kg, e.min_floor,
     e.max_floor, e.travel_m, e.landings_m, e.model, e.maintenance_org_id,
     e.next_inspection_due, e.registered_at, e.sealed_at, e.registration_code, e.rescue_code,
-    e.report_code,
+    e.report_code, e.decommissioned_at, e.decommissioned_by, e.decommission_reason,
     s.name AS site_name, s.district, cp.property_org_id,
     st.last_seen, st.last_ts, st.connection, st.connection_at,
     {STATUS} AS status"""
@@ -226,12 +226,14 @@ def _like(q: str | None) -> str | None:
 def list_elevators(conn: psycopg.Connection, *, principal: Principal, offline_after_s: float,
                    limit: int, offset: int, site_id: int | None = None,
                    status: str | None = None, district: str | None = None,
-                   q: str | None = None, nobody_responsible: bool = False) -> list[Row]:
+                   q: str | None = None, nobody_responsible: bool = False,
+                   decommissioned: bool = False) -> list[Row]:
     """Visible elevators with their status, in id order; ``q`` matches the id, name,
     registration code or rescue code (case-insensitive, part of the id or name);
-    ``nobody_responsible``: only those without a property or maintenance organization."""
+    ``nobody_responsible``: only those without a property or maintenance organization;
+    decommissioned elevators only with ``decommissioned``."""
     where, params = visible(principal)
-    filters = [where]
+    filters = [where] if decommissioned else [where, sql.SQL("e.decommissioned_at IS NULL")]
     if nobody_responsible:
         filters.append(sql.SQL("(cp.property_org_id IS NULL OR e.maintenance_org_id IS NULL)"))
     if q is not None:

@@ -39,6 +39,7 @@ def elevators(conn: psycopg.Connection, pks: list[int] | None = None) -> list[Ro
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT pk, id, model, rated_speed_mps, rated_load_kg, travel_m, landings_m, "
-            "sealed_at IS NOT NULL AS sealed FROM elevators "
+            "sealed_at IS NOT NULL AS sealed, decommissioned_at IS NOT NULL AS decommissioned "
+            "FROM elevators "
             "WHERE %(pks)s::int[] IS NULL OR pk = ANY(%(pks)s) ORDER BY pk",
             {"pks": pks}).fetchall()

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import Field
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep, SettingsDep, require
-from api.schemas import ElevatorCreate, ElevatorPatch, Handover, Instant
+from api.schemas import Body, ElevatorCreate, ElevatorPatch, Handover, Instant
 from core.domain import ElevatorStatus, OrgKind, Principal
-from storage import alerts, registry, telemetry
+from storage import alerts, decommission, registry, telemetry
 from storage.errors import Invalid
 
 router = APIRouter(tags=["elevators"])
@@ -20,7 +21,8 @@ REGISTRY_FIELDS = ("id", "site_id", "site_name", "district", "name", "rated_spee
                    "rated_load_kg", "min_floor", "max_floor", "travel_m", "landings_m",
                    "model", "maintenance_org_id", "property_org_id", "next_inspection_due",
                    "registered_at", "status", "last_seen", "connection", "registration_code",
-                   "rescue_code")
+                   "rescue_code", "decommissioned_at", "decommissioned_by",
+                   "decommission_reason")
 BUCKET = re.compile(r"^(\d+)(s|m|h|d)$")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_BUCKETS = 20_000
@@ -62,14 +64,18 @@ def list_elevators(conn: ConnDep, principal: PrincipalDep, settings: SettingsDep
                        description="id, name, registration code or rescue code")] = None,
                    responsible: Annotated[str | None, Query(
                        pattern="^none$", description="`none`: only elevators without a "
-                       "property or maintenance organization")] = None
+                       "property or maintenance organization")] = None,
+                   include: Annotated[str | None, Query(
+                       pattern="^decommissioned$", description="`decommissioned`: list "
+                       "decommissioned elevators too")] = None
                    ) -> list[dict[str, Any]]:
-    """The elevators the caller is responsible for or supervises, each with its status."""
+    """The elevators the caller is responsible for or supervises, each with its status;
+    decommissioned ones only with ``include=decommissioned``."""
     rows = registry.list_elevators(
         conn, principal=principal, offline_after_s=settings.offline_after_s,
         limit=page.limit, offset=page.offset, site_id=site_id,
         status=status.value if status else None, district=district, q=q,
-        nobody_responsible=responsible == "none")
+        nobody_responsible=responsible == "none", decommissioned=include == "decommissioned")
     return [elevator_out(r) for r in rows]
 
 
@@ -178,3 +184,26 @@ def handover(elevator_id: str, body: Handover, conn: ConnDep, principal: Princip
     registry.handover(conn, elevator_pk=row["pk"], property_org_id=body.property_org_id,
                       effective_at=body.effective_at, recorded_by=principal.actor)
     return get_elevator(elevator_id, conn, registry.ADMIN, settings)
+
+
+class Decommission(Body):
+    """POST /elevators/{id}/decommission."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+@router.post("/elevators/{elevator_id}/decommission")
+def decommission_elevator(elevator_id: str, body: Decommission, conn: ConnDep,
+                          principal: PrincipalDep, settings: SettingsDep) -> dict[str, Any]:
+    """Take the elevator out of service for good (admin; supervision of its district): it
+    leaves the default lists, its telemetry is rejected and its open alerts are resolved;
+    409 if it already is."""
+    row = registry.get_elevator(conn, principal=principal, elevator_id=elevator_id,
+                                offline_after_s=settings.offline_after_s)
+    if not principal.is_admin and (principal.kind != OrgKind.SUPERVISION
+                                   or principal.district != row["district"]):
+        raise HTTPException(403, "an elevator is decommissioned by admin or the "
+                                 "supervision of its district")
+    decommission.decommission(conn, elevator_pk=row["pk"], reason=body.reason,
+                              actor=principal.actor, org_id=principal.org_id)
+    return get_elevator(elevator_id, conn, principal, settings)

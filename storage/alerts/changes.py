@@ -26,7 +26,7 @@ from storage.scope import property_org_at
 
 __all__ = ["CLEARED_BY", "WHISTLE", "AlertChange", "acknowledge", "arrive", "claim_outbox",
            "clear", "escalate", "flag_late_rescues", "notified", "raise_or_update", "resolve",
-           "update"]
+           "resolve_all_of_elevator", "update"]
 
 Row = dict[str, Any]
 
@@ -283,3 +283,20 @@ def resolve(conn: psycopg.Connection, *, alert_id: int, actor: str, org_id: int 
            details={"note": note})
     return _publish(conn, alert_id=alert_id, change="resolved", actor=actor)
 
+
+
+def resolve_all_of_elevator(conn: psycopg.Connection, *, elevator_pk: int, actor: str,
+                            org_id: int | None, note: str) -> list[AlertChange]:
+    """Resolve every open alert of an elevator (it was decommissioned), as ``actor``."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        ids = [int(r[0]) for r in cur.execute(
+            "UPDATE alerts a SET state = 'resolved', resolved_at = now(), "
+            "  resolved_by = %(actor)s, note = %(note)s, updated_at = now() "
+            "WHERE a.elevator_pk = %(pk)s AND a.state <> 'resolved' RETURNING a.id",
+            {"pk": elevator_pk, "actor": actor, "note": note}).fetchall()]
+    out = []
+    for alert_id in sorted(ids):
+        _event(conn, alert_id=alert_id, action="resolved", actor=actor, org_id=org_id,
+               details={"note": note})
+        out.append(_publish(conn, alert_id=alert_id, change="resolved", actor=actor))
+    return out

@@ -9,6 +9,7 @@ import queue
 import time
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ import pytest
 
 from core.codec import Sample, Telemetry
 from core.stream import Committed
-from rules import RulesService
-from rules.policy import Policy, Timers
+from rules import RulesService, lifecycle
+from rules.policy import Policy, Rescue, Timers
 from rules.transitions import Transition
 from storage import alerts, records
 from storage.alerts import changes
@@ -249,3 +250,44 @@ def test_a_registration_loads_one_elevator_not_the_fleet(settings, db, fleet):
         assert set(engine.infos) == known | {new}
     finally:
         service.stop()
+
+
+def test_a_decommissioned_elevator_raises_nothing_any_more(settings, db, fleet,
+                                                           rules_file: Path):
+    from storage import decommission
+
+    alert_id = changes.raise_or_update(
+        db, elevator_pk=fleet.pks["E1"], kind="alarm_pressed", severity="major",
+        opened_at=datetime.now(UTC), details={}, now=datetime.now(UTC)).alert_id
+    service = RulesService(settings, policy=FAST, rules_file=rules_file, mqtt=False)
+    service.start(external_feed=True)
+    try:
+        assert service.wait_ready(10)
+        assert "alarm_pressed" in service.engine.open_kinds(fleet.pks["E1"])
+        t = int(time.time() * 1000)
+        service.feed(batch(fleet, "E1", sample(t, 1, alarm=True)))  # still pressed
+        service.feed(batch(fleet, "E2", sample(t, 1)))
+        wait_until(lambda: service.engine.samples >= 2, 5, message="the samples processed")
+        decommission.decommission(db, elevator_pk=fleet.pks["E1"], reason="replaced",
+                                  actor="admin:test", org_id=None)
+        wait_until(lambda: any(i.decommissioned for i in service.engine.elevators
+                               if i.id == "E1"), 5, message="the engine to see it")
+        assert service.engine.open_kinds(fleet.pks["E1"]) == set()
+        # its alarm and its silence raise nothing; E2's silence does (timeout 2 s), and E1
+        # was silent from the same time
+        service.feed(batch(fleet, "E1", sample(t + 500, 2, alarm=True)))
+        wait_until(lambda: db.execute(
+            "SELECT 1 FROM alerts a JOIN elevators e ON e.pk = a.elevator_pk "
+            "WHERE e.id = 'E2' AND a.kind = 'offline'").fetchone(), 10, message="E2 offline")
+    finally:
+        service.stop()
+    assert db.execute("SELECT state, note FROM alerts WHERE id = %s",
+                      (alert_id,)).fetchone() == ("resolved", "decommissioned")
+    assert db.execute("SELECT count(*) FROM alerts WHERE elevator_pk = %s",
+                      (fleet.pks["E1"],)).fetchone() == (1,)
+    # a raise computed before the engine heard of it (or by the calendar) is not written
+    raise_e1 = Transition("E1", fleet.pks["E1"], "offline", "raise", t * 1000, "major", {})
+    raise_e2 = Transition("E2", fleet.pks["E2"], "power_loss", "raise", t * 1000, "major", {})
+    done = lifecycle.apply(db, transitions=[raise_e1, raise_e2], now=datetime.now(UTC),
+                           rescue=Rescue())
+    assert [(d.elevator_pk, d.kind) for d in done] == [(fleet.pks["E2"], "power_loss")]
