@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 
 from core.cases import CaseKind, CaseLimits
-from storage import outbox
+from storage import outbox, registry
 from storage.cases import changes as case_changes
 from storage.cases import duty as case_duty
 from storage.errors import Conflict, NotFound
@@ -159,3 +159,23 @@ def settle_gaps_now(conn: psycopg.Connection, *, actor: str, org_id: int | None
     """After a change of who is responsible: resolve the gaps it closed (one transaction)."""
     with conn.transaction():
         return settle_gaps(conn, actor=actor, org_id=org_id)
+
+
+def hand_over_site(conn: psycopg.Connection, *, site_id: int, property_org_id: int,
+                   effective_at: datetime | None, recorded_by: str) -> int:
+    """Hand every elevator of a site to a property organization (each as
+    registry.handover does; one that already has it is left); how many moved."""
+    moved = 0
+    with conn.transaction():
+        with conn.cursor(row_factory=tuple_row) as cur:
+            pks = [int(r[0]) for r in cur.execute(
+                "SELECT pk FROM elevators WHERE site_id = %s ORDER BY pk FOR UPDATE",
+                (site_id,)).fetchall()]
+        for pk in pks:
+            try:
+                registry.handover(conn, elevator_pk=pk, property_org_id=property_org_id,
+                                  effective_at=effective_at, recorded_by=recorded_by)
+                moved += 1
+            except Conflict:
+                continue  # already with that organization
+    return moved

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, status
-from psycopg.rows import tuple_row
 from pydantic import Field
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep
+from api.routes.elevators import not_in_the_past
 from api.schemas import Body as BodyModel
-from api.schemas import SiteCreate
-from core.domain import OrgKind, Principal
+from api.schemas import Instant, SiteCreate
+from core.domain import OrgKind
 from storage import cases, registry, responsibility
-from storage.errors import Conflict, Invalid
+from storage.errors import Invalid
 
 router = APIRouter(tags=["sites"])
-
-PAST_LIMIT = timedelta(minutes=5)
-
-
-def check_effective_at(at: datetime | None, principal: Principal) -> datetime | None:
-    """An ``effective_at`` with its zone, not more than 5 minutes in the past (it would
-    rewrite who was responsible for past alerts) unless an admin says so."""
-    if at is None:
-        return None
-    if at.tzinfo is None:
-        raise Invalid("effective_at", "give a time zone offset (RFC 3339)")
-    if at < datetime.now(UTC) - PAST_LIMIT and not principal.is_admin:
-        raise Invalid("effective_at", "may not lie more than 5 minutes in the past")
-    return at
-
 
 @router.post("/sites", status_code=status.HTTP_201_CREATED)
 def create_site(body: SiteCreate, conn: ConnDep, _admin: AdminDep) -> dict[str, Any]:
@@ -51,7 +36,7 @@ class SiteHandover(BodyModel):
     """POST /sites/{id}/handover."""
 
     property_org_id: int
-    effective_at: datetime | None = None
+    effective_at: Instant | None = None
 
 
 @router.post("/sites/{site_id}/handover")
@@ -66,24 +51,15 @@ def hand_over_site(site_id: int, body: SiteHandover, conn: ConnDep,
             and principal.district == site["district"]):
         raise HTTPException(403, "a site is handed over by admin, or the supervision or "
                                  "street office of its district")
-    at = check_effective_at(body.effective_at, principal)
-    with conn.transaction():
-        with conn.cursor(row_factory=tuple_row) as cur:
-            pks = [int(r[0]) for r in cur.execute(
-                "SELECT pk FROM elevators WHERE site_id = %s ORDER BY pk FOR UPDATE",
-                (site_id,)).fetchall()]
-        moved = []
-        for pk in pks:
-            try:
-                registry.handover(conn, elevator_pk=pk, property_org_id=body.property_org_id,
-                                  effective_at=at, recorded_by=principal.actor)
-                moved.append(pk)
-            except Conflict:
-                continue  # already with that organization
+    not_in_the_past(principal, body.effective_at)
+    moved = responsibility.hand_over_site(conn, site_id=site_id,
+                                          property_org_id=body.property_org_id,
+                                          effective_at=body.effective_at,
+                                          recorded_by=principal.actor)
     settled = responsibility.settle_gaps_now(conn, actor=principal.actor,
                                              org_id=principal.org_id)
     return {"site_id": site_id, "property_org_id": body.property_org_id,
-            "effective_at": at or datetime.now(UTC), "elevators": len(moved),
+            "effective_at": body.effective_at or datetime.now(UTC), "elevators": moved,
             "gap_cases_resolved": settled}
 
 

@@ -72,6 +72,9 @@ def test_a_property_company_leaves_and_the_street_office_appoints_another(world:
         "property_org_id": world.orgs["prop_b"]}).status_code == 404
     assert world.as_("community_d1").post(f"/sites/{world.sites['S1']}/handover", json={
         "property_org_id": world.orgs["prop_b"]}).status_code == 403
+    r = street.post(f"/sites/{world.sites['S1']}/handover", json={
+        "property_org_id": world.orgs["prop_b"], "effective_at": old})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "effective_at"
     done = ok(street.post(f"/sites/{world.sites['S1']}/handover",
                           json={"property_org_id": world.orgs["prop_b"]}))
     assert done["elevators"] == 2 and done["gap_cases_resolved"] == [gap["id"]]
