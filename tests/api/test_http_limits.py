@@ -5,7 +5,6 @@ dates out of range (422). Real server, real PostgreSQL."""
 from __future__ import annotations
 
 import socket
-import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -138,9 +137,8 @@ def test_a_query_past_the_statement_timeout_answers_503_and_frees_its_connection
         # Another session holds the registry locked: the API's query waits, and is cancelled.
         with psycopg.connect(pg_url) as locker:
             locker.execute("LOCK TABLE elevators IN ACCESS EXCLUSIVE MODE")
-            started = time.monotonic()
+            # the lock is held until after the answer: only the timeout can end the wait
             r = admin.get("/elevators")
-            assert time.monotonic() - started < 5
             assert r.status_code == 503, r.text
             assert r.json()["detail"].startswith("the query took too long")
             assert r.headers["Retry-After"] == "5"
