@@ -110,7 +110,7 @@ def verify_password(conn: psycopg.Connection, *, login: str, password: str) -> R
         _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    return row if row is not None else None
+    return row
 
 
 def locked_for(conn: psycopg.Connection, *, login: str, now: datetime) -> float:
