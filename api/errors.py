@@ -62,6 +62,13 @@ async def _query_canceled(request: Request, exc: psycopg.errors.QueryCanceled) -
                   "shorter range, a smaller page) or try again later"})
 
 
+async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+    # Date or number arithmetic on a value at the edge of its type (year 1, year 9999).
+    log.warning("value out of range", path=request.url.path, error=str(exc))
+    return JSONResponse(status_code=422, content={
+        "detail": "a value of this request is out of the range the service accepts"})
+
+
 async def _db_down(_r: Request, exc: psycopg.OperationalError) -> JSONResponse:
     log.error("database unavailable", error=str(exc))
     return JSONResponse(status_code=503, content={"detail": "the database is unavailable"},
@@ -76,6 +83,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, _conflict)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.errors.DataError, _data_error)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.errors.CheckViolation, _data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OverflowError, _overflow)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, _db_down)  # type: ignore[arg-type]
     # A subclass of OperationalError: the more specific handler is the one used.
     app.add_exception_handler(psycopg.errors.QueryCanceled, _query_canceled)  # type: ignore[arg-type]

@@ -71,7 +71,10 @@ def _aware(t: datetime | None) -> datetime | None:
 def duty_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     """[start, end): defaults to the last 30 days; end after start; at most 366 days."""
     end = _aware(end) or datetime.now(UTC)
-    start = _aware(start) or end - DEFAULT_RANGE
+    try:
+        start = _aware(start) or end - DEFAULT_RANGE
+    except OverflowError:
+        raise Invalid("end", "is too early to have 30 days before it") from None
     if end <= start:
         raise Invalid("end", "must be after start")
     if end - start > MAX_RANGE:

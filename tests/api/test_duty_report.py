@@ -125,7 +125,8 @@ def test_who_may_ask_and_bad_dates(world: World):
     for params, field in (({"start": "yesterday"}, "start"), ({"end": "2026-13-01"}, "end"),
                           ({"start": now.isoformat(), "end": (now - timedelta(hours=1)
                                                               ).isoformat()}, "end"),
-                          ({"start": (now - timedelta(days=400)).isoformat()}, "end")):
+                          ({"start": (now - timedelta(days=400)).isoformat()}, "end"),
+                          ({"end": "0001-01-02T00:00:00Z"}, "end")):
         r = world.as_("sup_d1").get("/reports/duty", params=params)
         assert r.status_code == 422, (params, r.text)
         assert r.json()["errors"][0]["field"] == field, r.text
