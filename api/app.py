@@ -13,6 +13,7 @@ from api import dashboard, errors, guards, public
 from api.routes import (
     alerts,
     cases,
+    devices,
     duty_report,
     elevators,
     health,
@@ -61,7 +62,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.add_middleware(guards.BodyLimit)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, people, sites, elevators, ingest, health,
-                   alerts, cases, records, webhooks, reports, duty_report, signs):
+                   alerts, cases, records, webhooks, reports, duty_report, signs, devices):
         api.include_router(module.router)
     api.include_router(public.api_router)
     app.include_router(api)

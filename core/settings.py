@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     mqtt_client_cert: Path | None = Field(
         default=None, description="client certificate (PEM) for an mqtts:// broker")
     mqtt_client_key: Path | None = Field(default=None, description="its private key (PEM)")
+    mqtt_device_auth: Literal["off", "on"] = Field(
+        default="off", description=(
+            "on: devices log in with their own credentials (POST /elevators/{id}/credentials) "
+            "and may publish only their own topics; the embedded Mosquitto enforces it with "
+            "its dynamic-security plugin, an external one is kept in step over "
+            "$CONTROL/dynamic-security/v1 (the service's account must administer it)"))
+    mqtt_device_reconcile_s: float = Field(
+        default=300.0, gt=0, description=(
+            "how often a running ingester brings the broker's device logins in step with "
+            "the database (also at start), with WHISTLE_MQTT_DEVICE_AUTH=on"))
+    broker_hook_secret: str | None = Field(
+        default=None, min_length=32, description=(
+            "bearer secret of POST /api/v1/broker/auth and /broker/acl, the HTTP "
+            "authentication and authorization hook for EMQX, VerneMQ or HiveMQ; unset: off"))
 
     ingest_batch_samples: int = Field(default=5000, ge=1, description="flush at this size")
     ingest_linger_ms: int = Field(

@@ -9,6 +9,7 @@ import structlog
 from core.settings import Settings
 from core.stream import Committed
 from ingest import metrics
+from ingest.devices import DeviceLogins
 from ingest.pipeline import Pipeline
 from messaging.subscriber import Inbound, Subscriber
 
@@ -22,6 +23,8 @@ class Ingester:
                  on_commit: Callable[[Committed], None] | None = None) -> None:
         self.pipeline = Pipeline(settings, ack=self._ack, on_commit=on_commit)
         self.subscriber = Subscriber(settings, self.pipeline.handoff)
+        self.device_logins = (DeviceLogins(settings) if settings.mqtt_device_auth == "on"
+                              else None)
 
     def _ack(self, items: list[Inbound]) -> int:
         return self.subscriber.ack(items)
@@ -31,9 +34,13 @@ class Ingester:
         self.pipeline.start()
         self.subscriber.start()
         metrics.MQTT_UP.set_function(lambda: float(self.subscriber.connected.is_set()))
+        if self.device_logins is not None:
+            self.device_logins.start()
 
     def stop(self) -> None:
         """Disconnect first (unacknowledged messages stay at the broker), then drain."""
+        if self.device_logins is not None:
+            self.device_logins.stop()
         self.subscriber.stop()
         self.pipeline.stop()
         log.info("ingester stopped", committed_messages=self.pipeline.committed_messages)

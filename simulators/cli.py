@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -111,6 +112,11 @@ def simulate(
                          "or at its own pace without --fast).")] = None,
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Show progress (on by default).")] = True,
+    credentials: Annotated[Path | None, typer.Option(
+        "--credentials", help="Per-device broker logins: a JSON object {elevator id: "
+                              "password}, or a list of the {username, password} answers of "
+                              "POST /elevators/{id}/credentials. Each elevator then connects "
+                              "as itself.")] = None,
 ) -> None:
     """Simulate an elevator fleet: telemetry over MQTT (or to a file) with injected faults.
 
@@ -176,11 +182,11 @@ def simulate(
     if out is None:
         per = None if connections == "auto" else connections == "per-elevator"
         shared = int(connections) if connections.isdigit() else 2
-        publisher = Publisher(mqtt, fleet.ids, topic_prefix=topic_prefix, dedicated=per,
-                              shared=shared)
         try:
+            publisher = Publisher(mqtt, fleet.ids, topic_prefix=topic_prefix, dedicated=per,
+                                  shared=shared, credentials=_credentials(credentials))
             publisher.start()
-        except PublishError as exc:
+        except (PublishError, ValueError) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
     mode = "fast" if fast else "real time"
@@ -230,3 +236,19 @@ def main() -> None:
     app.command("simulate")(simulate)
     args = sys.argv[1:]
     app(args=args[1:] if args[:1] == ["simulate"] else args)  # a one-command app has no name
+
+
+def _credentials(path: Path | None) -> dict[str, str] | None:
+    """elevator id -> password from a --credentials file."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--credentials") from exc
+    if isinstance(data, list):
+        data = {str(d.get("username")): d.get("password") for d in data if isinstance(d, dict)}
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise typer.BadParameter(f"{path}: expected {{elevator id: password}} or a list of "
+                                 "{username, password}", param_hint="--credentials")
+    return {str(k): v for k, v in data.items()}

@@ -241,12 +241,21 @@ class Publisher:
 
     def __init__(self, url: str, elevator_ids: Iterable[str], *, topic_prefix: str = "",
                  dedicated: bool | None = None, shared: int = SHARED_CONNECTIONS,
-                 window: int = WINDOW, client_prefix: str | None = None) -> None:
+                 window: int = WINDOW, client_prefix: str | None = None,
+                 credentials: dict[str, str] | None = None) -> None:
+        """credentials: elevator id -> its device password (the broker checks who speaks
+        for which elevator): every elevator then has its own connection and login."""
         self.host, self.port, self.login = _broker(url)
         self.prefix = topic_prefix
         self.ids = list(elevator_ids)
         self.window = window
         self.tag = client_prefix or f"whistle-sim-{uuid.uuid4().hex[:6]}"
+        self.credentials = credentials
+        if credentials is not None:
+            if missing := [e for e in self.ids if e not in credentials]:
+                raise ValueError(f"no credentials for {len(missing)} elevators, e.g. "
+                                 f"{missing[0]}")
+            dedicated = True
         self.per_elevator = len(self.ids) <= DEDICATED_MAX if dedicated is None else dedicated
         self.shared = [] if self.per_elevator else [
             Connection(self.host, self.port, f"{self.tag}-shared-{k}", window=window,
@@ -262,8 +271,9 @@ class Publisher:
     def _dedicated(self, eid: str) -> Connection:
         will = (self.prefix + wire.state_topic(eid),
                 wire.state_payload("offline", int(time.time() * 1000)))
+        login = (eid, self.credentials[eid]) if self.credentials is not None else self.login
         return Connection(self.host, self.port, f"{self.tag}-{eid}", will=will,
-                          window=min(self.window, 100), login=self.login)
+                          window=min(self.window, 100), login=login)
 
     @property
     def connections(self) -> list[Connection]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import tuple_row
 
-from storage import outbox
+from storage import devices, outbox
 from storage.alerts import changes
 from storage.errors import Conflict
 
@@ -16,9 +16,10 @@ NOTE = "decommissioned"
 
 def decommission(conn: psycopg.Connection, *, elevator_pk: int, reason: str, actor: str,
                  org_id: int | None) -> list[changes.AlertChange]:
-    """Decommission an elevator now, as ``actor``; Conflict if it already is. Resolves its
-    open alerts (note ``decommissioned``) and announces the change on the registry
-    channel, all in one transaction; the alert changes made."""
+    """Decommission an elevator now, as ``actor``; Conflict if it already is. Revokes its
+    device's broker credentials, resolves its open alerts (note ``decommissioned``) and
+    announces the change on the registry channel, all in one transaction; the alert
+    changes made."""
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
         row = cur.execute("SELECT decommissioned_at FROM elevators WHERE pk = %s "
                           "FOR NO KEY UPDATE", (elevator_pk,)).fetchone()
@@ -27,6 +28,7 @@ def decommission(conn: psycopg.Connection, *, elevator_pk: int, reason: str, act
                            + (f" (since {row[0].isoformat()})" if row else ""))
         cur.execute("UPDATE elevators SET decommissioned_at = now(), decommissioned_by = %s, "
                     "decommission_reason = %s WHERE pk = %s", (actor, reason, elevator_pk))
+        devices.revoke(conn, elevator_pk=elevator_pk, by=actor, note=NOTE, missing_ok=True)
         resolved = changes.resolve_all_of_elevator(conn, elevator_pk=elevator_pk, actor=actor,
                                                    org_id=org_id, note=NOTE)
         outbox.notify(conn, outbox.REGISTRY_CHANNEL, {"elevator_pk": elevator_pk,

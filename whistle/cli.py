@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
@@ -147,6 +148,39 @@ def housekeeping() -> None:
         return
     for table, n in swept.rows.items():
         typer.echo(f"{table}: {n:,} rows deleted")
+
+
+@app.command("broker-config")
+def broker_config(
+    out: Annotated[Path, typer.Option(
+        "--out", help="where to write the plugin's file (mode 600)")],
+) -> None:
+    """Write Mosquitto's dynamic-security file from the database: the service's account
+    (from WHISTLE_MQTT_URL) as administrator and every device login. Point the plugin's
+    plugin_opt_config_file at it and restart the broker to restore one that lost its
+    configuration; Whistle keeps the logins' hashes in the broker's own format."""
+    import json
+
+    import psycopg
+
+    from core.devicehash import DeviceHash
+    from messaging.dynsec import plugin_config
+    from storage import devices
+    from whistle.runtime import services
+
+    settings = _settings()
+    broker = settings.broker if settings.mqtt_url else None
+    if broker is None or not broker.username or not broker.password:
+        raise typer.BadParameter("WHISTLE_MQTT_URL must name the service's account: "
+                                 "mqtt://user:password@host:port")
+    with services(settings, broker=False) as ready, \
+            psycopg.connect(ready.database_url or "", autocommit=True) as conn:
+        logins = devices.all_hashes(conn)
+    config = plugin_config(DeviceHash.of(broker.username, broker.password), logins,
+                           settings.mqtt_topic_prefix)
+    out.touch(mode=0o600)
+    out.write_text(json.dumps(config, indent=1))
+    typer.echo(f"{out}: the service's account and {len(logins)} device logins")
 
 
 @app.command("admin-token")

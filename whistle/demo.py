@@ -81,6 +81,23 @@ def _setup(api_url: str, admin_token: str, registry: dict[str, Any], state_file:
     return state
 
 
+def _device_logins(api_url: str, admin_token: str, registry: dict[str, Any],
+                   data_dir: Path) -> list[str]:
+    """With WHISTLE_MQTT_DEVICE_AUTH=on every simulated elevator gets its own broker login
+    (new ones each run: only their hashes are kept); the simulator's --credentials option."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    logins: dict[str, str] = {}
+    with httpx.Client(base_url=f"{api_url}/api/v1", headers=headers, timeout=30) as api:
+        for e in registry["elevators"]:
+            r = api.post(f"/elevators/{e['id']}/credentials")
+            r.raise_for_status()
+            logins[e["id"]] = r.json()["password"]
+    path = data_dir / "device_credentials.json"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(logins))
+    return ["--credentials", str(path)]
+
+
 def _print_welcome(console: Console, url: str, admin_token: str, state: dict[str, Any]
                    ) -> None:
     d, lang = state["tower_district"], state["lang"]
@@ -134,10 +151,12 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
                 console.print(f"[yellow]the data folder holds the {state['lang']} demo fleet; "
                               "it is kept (remove the data folder for a fresh one)")
             scenario = resources.files("simulators").joinpath("scenarios", SCENARIO)
+            logins = (_device_logins(url, ready.admin_token, registry, ready.data_dir)
+                      if ready.mqtt_device_auth == "on" else [])
             sim = subprocess.Popen(
                 [sys.executable, "-m", "simulators", "--elevators", str(elevators),
                  "--seed", str(seed), "--buildings", "mixed", "--faults", str(scenario),
-                 "--mqtt", ready.mqtt_url, "--no-progress"],
+                 "--mqtt", ready.mqtt_url, "--no-progress", *logins],
                 env=dict(os.environ, WHISTLE_LOG_LEVEL="warning"),
                 stdout=subprocess.DEVNULL, start_new_session=True)
             _print_welcome(console, url, ready.admin_token, state)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
 
+from core.devicehash import DeviceHash
 from core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -50,10 +52,6 @@ def services(settings: Settings, *, database: bool = True, broker: bool = True
             pg = EmbeddedPostgres(settings.data_dir)
             stack.callback(pg.close)
             updates["database_url"] = pg.start()
-        if broker and settings.mqtt_url is None:
-            mq = EmbeddedBroker(settings.data_dir)
-            stack.callback(mq.close)
-            updates["mqtt_url"] = mq.start()
         if settings.admin_token is None:
             updates["admin_token"] = load_or_create_admin_token(settings.data_dir)
         ready = settings.model_copy(update=updates)
@@ -62,4 +60,34 @@ def services(settings: Settings, *, database: bool = True, broker: bool = True
             wait_for(ready.database_url)
             migrate(ready.database_url)
             apply_retention(ready.database_url, telemetry_days=ready.telemetry_retention_days)
+        if broker and settings.mqtt_url is None:
+            device_auth = settings.mqtt_device_auth == "on"
+            mq = EmbeddedBroker(settings.data_dir, device_auth=device_auth,
+                                dynsec_config=broker_config(ready) if device_auth else None)
+            stack.callback(mq.close)
+            ready = ready.model_copy(update={"mqtt_url": mq.start()})
         yield ready
+
+
+def broker_config(settings: Settings) -> Callable[[str], dict[str, Any]] | None:
+    """The dynamic-security configuration of an embedded broker started fresh: the service
+    and every device login of the database (Whistle keeps their hashes in the broker's own
+    format, so nothing is lost when the broker's folder is)."""
+    if settings.database_url is None:
+        return None
+    url = settings.database_url
+
+    def config(service_password: str) -> dict[str, Any]:
+        import psycopg
+
+        from messaging.dynsec import plugin_config
+        from storage import devices
+        from whistle.embedded.broker import SERVICE_USER
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            logins = devices.all_hashes(conn)
+        log.info("broker device logins restored from the database", devices=len(logins))
+        return plugin_config(DeviceHash.of(SERVICE_USER, service_password), logins,
+                             settings.mqtt_topic_prefix)
+
+    return config

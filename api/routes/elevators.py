@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import Field
 
 from api.deps import AdminDep, ConnDep, PageDep, PrincipalDep, SettingsDep, require
+from api.routes.devices import remove_from_broker
 from api.schemas import Body, ElevatorCreate, ElevatorPatch, Handover, Instant
 from core.domain import ElevatorStatus, OrgKind, Principal
 from storage import alerts, decommission, registry, telemetry
@@ -206,4 +207,5 @@ def decommission_elevator(elevator_id: str, body: Decommission, conn: ConnDep,
                                  "supervision of its district")
     decommission.decommission(conn, elevator_pk=row["pk"], reason=body.reason,
                               actor=principal.actor, org_id=principal.org_id)
+    remove_from_broker(settings, elevator_id)  # its device login, if it had one
     return get_elevator(elevator_id, conn, principal, settings)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
@@ -36,6 +39,21 @@ def find_mosquitto() -> str | None:
     return "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
 
 
+DYNSEC_PLUGINS = ("/usr/lib/*/mosquitto_dynamic_security.so",
+                  "/usr/lib/mosquitto/mosquitto_dynamic_security.so",
+                  "/usr/local/lib/mosquitto_dynamic_security.so",
+                  "/usr/lib64/mosquitto_dynamic_security.so")
+SERVICE_USER = "whistle"
+
+
+def find_dynsec_plugin() -> str | None:
+    """Path of Mosquitto's dynamic-security plugin (Debian ships it with mosquitto)."""
+    for pattern in DYNSEC_PLUGINS:
+        if found := sorted(glob.glob(pattern)):
+            return found[0]
+    return None
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -50,7 +68,11 @@ class EmbeddedBroker:
     """An MQTT broker kept in ``<data_dir>/mqtt``; Mosquitto persists its queue there."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None,
-                 kind: BrokerKind | None = None) -> None:
+                 kind: BrokerKind | None = None, device_auth: bool = False,
+                 dynsec_config: Callable[[str], dict[str, Any]] | None = None) -> None:
+        """device_auth: Mosquitto with its dynamic-security plugin; no anonymous client,
+        the service logs in as ``whistle``. dynsec_config(service_password) gives the
+        plugin's configuration to start from (written when the broker starts fresh)."""
         self.dir = data_dir / "mqtt"
         self.statefile = self.dir / "broker.json"
         self.requested_port = port
@@ -58,16 +80,36 @@ class EmbeddedBroker:
         self.kind: BrokerKind = kind or ("mosquitto" if mosquitto else "amqtt")
         if self.kind == "mosquitto" and not mosquitto:
             raise EmbeddedBrokerError("mosquitto was requested but is not installed")
+        self.device_auth = device_auth
+        self.plugin = find_dynsec_plugin() if device_auth else None
+        if device_auth and (self.kind != "mosquitto" or self.plugin is None):
+            raise EmbeddedBrokerError(
+                "WHISTLE_MQTT_DEVICE_AUTH=on needs Mosquitto and its dynamic-security plugin "
+                "(mosquitto_dynamic_security.so, in Debian's mosquitto package)")
+        self.dynsec_config = dynsec_config
         self.mosquitto = mosquitto
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
 
     @property
     def url(self) -> str:
-        """mqtt://127.0.0.1:PORT of the running broker."""
+        """mqtt://127.0.0.1:PORT of the running broker (with the service's login when
+        devices log in)."""
         if self.port is None:
             raise EmbeddedBrokerError("the embedded broker is not running")
-        return f"mqtt://127.0.0.1:{self.port}"
+        login = f"{SERVICE_USER}:{self.service_password()}@" if self.device_auth else ""
+        return f"mqtt://{login}127.0.0.1:{self.port}"
+
+    def service_password(self) -> str:
+        """The service's broker password, kept in the data folder (mode 600)."""
+        path = self.dir / "service_password"
+        if path.exists():
+            return path.read_text().strip()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(24)
+        path.touch(mode=0o600)
+        path.write_text(password + "\n")
+        return password
 
     def _state(self) -> dict[str, object] | None:
         try:
@@ -80,6 +122,9 @@ class EmbeddedBroker:
         """The port of a broker already running from this folder, if any."""
         state = self._state()
         if not state or state.get("kind") != self.kind:
+            return None
+        if bool(state.get("device_auth")) != self.device_auth:
+            self.stop()  # started with the other mode: start again as asked
             return None
         pid, port = int(str(state.get("pid", 0))), int(str(state.get("port", 0)))
         if pid and _pid_alive(pid) and wait_listening(port, 0.5):
@@ -111,7 +156,8 @@ class EmbeddedBroker:
                 f"the embedded {self.kind} broker did not listen on {port}; see {self.dir}")
         self.port = port
         self.statefile.write_text(json.dumps({"kind": self.kind, "port": port,
-                                              "pid": self.proc.pid}))
+                                              "pid": self.proc.pid,
+                                              "device_auth": self.device_auth}))
         log.info("embedded MQTT broker started", kind=self.kind, port=port,
                  note="amqtt speaks MQTT 3.1.1 only" if self.kind == "amqtt" else None)
         return self.url
@@ -124,7 +170,17 @@ class EmbeddedBroker:
         user = pwd.getpwuid(os.geteuid()).pw_name
         template = resources.files("whistle.embedded").joinpath("mosquitto.conf").read_text()
         conf = self.dir / "mosquitto.conf"
-        conf.write_text(template.format(port=port, dir=self.dir, user=user))
+        plugin = ""
+        if self.device_auth:
+            dynsec = self.dir / "dynamic-security.json"
+            config = (self.dynsec_config(self.service_password()) if self.dynsec_config
+                      else None)
+            if config is not None or not dynsec.exists():
+                dynsec.touch(mode=0o600)
+                dynsec.write_text(json.dumps(config or {}, indent=1))
+            plugin = f"plugin {self.plugin}\nplugin_opt_config_file {dynsec}\n"
+        conf.write_text(template.format(port=port, dir=self.dir, user=user, plugin=plugin,
+                                        anonymous="false" if self.device_auth else "true"))
         return [self.mosquitto, "-c", str(conf)]
 
     def _amqtt_command(self, port: int) -> list[str]:
