@@ -21,6 +21,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from core.broker import parse_broker_url
+from core.devicehash import DeviceHash
+from messaging.dynsec import plugin_config
 from tests.builders import register_fleet, sample
 from tests.helpers import (
     Publisher,
@@ -29,7 +32,12 @@ from tests.helpers import (
     service_dir,
     wait_until,
 )
-from whistle.embedded.broker import EmbeddedBroker, find_mosquitto
+from whistle.embedded.broker import (
+    SERVICE_USER,
+    EmbeddedBroker,
+    find_dynsec_plugin,
+    find_mosquitto,
+)
 from whistle.embedded.postgres import EmbeddedPostgres
 
 pytestmark = pytest.mark.slow
@@ -85,13 +93,36 @@ def ingesters() -> Iterator[Callable[[dict[str, str], Path], IngestProcess]]:
             p.kill()
 
 
-@pytest.fixture()
-def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    """A private broker with Whistle's configuration (Mosquitto if installed)."""
-    b = EmbeddedBroker(tmp_path / "broker")
+SECURE = "login+tls"  # the service logs in (devices too: the dynamic-security plugin), TLS
+
+
+@pytest.fixture(params=["open"])
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A private broker with Whistle's configuration (Mosquitto if installed); with the
+    parameter SECURE, logins are required and the listener speaks TLS with a test CA."""
+    if request.param == SECURE:
+        if find_mosquitto() is None or find_dynsec_plugin() is None:
+            pytest.skip("needs mosquitto and its dynamic-security plugin")
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1")
+        cert.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+        cert.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        b = EmbeddedBroker(tmp_path / "broker", device_auth=True, tls=(
+            tmp_path / "server.pem", tmp_path / "server.key"),
+            dynsec_config=lambda pw: plugin_config(DeviceHash.of(SERVICE_USER, pw), []))
+    else:
+        b = EmbeddedBroker(tmp_path / "broker")
     b.start()
     yield b
     b.stop()
+
+
+def ca_of(broker: EmbeddedBroker) -> Path | None:
+    """The test CA of a TLS broker."""
+    return broker.dir.parent.parent / "ca.pem" if broker.tls else None
 
 
 def env_for(db_url: str, mqtt_url: str, tmp_path: Path, client_id: str) -> dict[str, str]:
@@ -100,6 +131,8 @@ def env_for(db_url: str, mqtt_url: str, tmp_path: Path, client_id: str) -> dict[
                WHISTLE_MQTT_CLIENT_ID=client_id, WHISTLE_DATA_DIR=str(tmp_path),
                WHISTLE_ADMIN_TOKEN="t" * 32, WHISTLE_LOG_LEVEL="info", WHISTLE_LOG_FORMAT="json",
                WHISTLE_MQTT_SESSION_EXPIRY_S="600")
+    if mqtt_url.startswith("mqtts://"):
+        env["WHISTLE_MQTT_CA_FILE"] = str(tmp_path / "ca.pem")
     return env
 
 
@@ -118,10 +151,11 @@ class Stream:
     """Publishes n 1-sample QoS 1 messages round-robin over the elevators in a thread."""
 
     def __init__(self, mqtt_url: str, n: int, *, start_seq: int = 0, rate: float | None = None,
-                 t0: int | None = None) -> None:
+                 t0: int | None = None, ca_file: Path | None = None) -> None:
         self.n = n
         self.sent = 0
-        self.pub = Publisher(mqtt_url, window=100)
+        self.pub = Publisher(mqtt_url, window=100,
+                             broker=parse_broker_url(mqtt_url, ca_file=ca_file))
         self.t0 = t0 or now_ms() - 3_600_000
         self.start_seq = start_seq
         self.rate = rate
@@ -155,13 +189,14 @@ def fleet_db(db: psycopg.Connection, pg_url: str) -> str:
     return pg_url
 
 
+@pytest.mark.parametrize("broker", ["open", SECURE], indirect=True)
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(
         broker: EmbeddedBroker, fleet_db: str, tmp_path: Path,
         ingesters: Callable[[dict[str, str], Path], IngestProcess]) -> None:
     env = env_for(fleet_db, broker.url, tmp_path, free_name("ingest"))
     first = ingesters(env, tmp_path / "first.log")
     first.wait_subscribed()
-    stream = Stream(broker.url, 20_000).start()
+    stream = Stream(broker.url, 20_000, ca_file=ca_of(broker)).start()
     wait_until(lambda: count(fleet_db) >= 4_000, 60, message="a fifth stored")
     first.kill()  # no chance to flush or acknowledge: whatever was in flight is redelivered
     killed_at = count(fleet_db)
@@ -177,13 +212,14 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(
 
 @pytest.mark.skipif(find_mosquitto() is None,
                     reason="amqtt, the fallback broker, keeps no persistence across restarts")
+@pytest.mark.parametrize("broker", ["open", SECURE], indirect=True)
 def test_broker_restart_loses_nothing_published_after_it(
         broker: EmbeddedBroker, fleet_db: str, tmp_path: Path,
         ingesters: Callable[[dict[str, str], Path], IngestProcess]) -> None:
     env = env_for(fleet_db, broker.url, tmp_path, free_name("ingest"))
     ing = ingesters(env, tmp_path / "ingest.log")
     ing.wait_subscribed()
-    before = Stream(broker.url, 2_000).start()
+    before = Stream(broker.url, 2_000, ca_file=ca_of(broker)).start()
     before.finish()
     wait_until(lambda: count(fleet_db) == 2_000, 60, message="the first 2,000")
     broker.stop()
@@ -191,7 +227,7 @@ def test_broker_restart_loses_nothing_published_after_it(
     broker.start()
     # Published at once, while the ingester is still reconnecting: its persistent session
     # survived the restart, so the broker queues these for it.
-    after = Stream(broker.url, 3_000, start_seq=100).start()
+    after = Stream(broker.url, 3_000, start_seq=100, ca_file=ca_of(broker)).start()
     after.finish()
     ing.wait_subscribed(count=2)
     wait_until(lambda: count(fleet_db) == 5_000, 90, message="everything after the restart")

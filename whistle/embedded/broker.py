@@ -69,10 +69,12 @@ class EmbeddedBroker:
 
     def __init__(self, data_dir: Path, *, port: int | None = None,
                  kind: BrokerKind | None = None, device_auth: bool = False,
-                 dynsec_config: Callable[[str], dict[str, Any]] | None = None) -> None:
+                 dynsec_config: Callable[[str], dict[str, Any]] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         """device_auth: Mosquitto with its dynamic-security plugin; no anonymous client,
         the service logs in as ``whistle``. dynsec_config(service_password) gives the
-        plugin's configuration to start from (written when the broker starts fresh)."""
+        plugin's configuration to start from (written when the broker starts fresh).
+        tls: (certificate, key) in PEM: the listener speaks TLS (``mqtts://``)."""
         self.dir = data_dir / "mqtt"
         self.statefile = self.dir / "broker.json"
         self.requested_port = port
@@ -87,6 +89,9 @@ class EmbeddedBroker:
                 "WHISTLE_MQTT_DEVICE_AUTH=on needs Mosquitto and its dynamic-security plugin "
                 "(mosquitto_dynamic_security.so, in Debian's mosquitto package)")
         self.dynsec_config = dynsec_config
+        self.tls = tls
+        if tls is not None and self.kind != "mosquitto":
+            raise EmbeddedBrokerError("a TLS listener needs Mosquitto")
         self.mosquitto = mosquitto
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
@@ -98,7 +103,8 @@ class EmbeddedBroker:
         if self.port is None:
             raise EmbeddedBrokerError("the embedded broker is not running")
         login = f"{SERVICE_USER}:{self.service_password()}@" if self.device_auth else ""
-        return f"mqtt://{login}127.0.0.1:{self.port}"
+        scheme = "mqtts" if self.tls else "mqtt"
+        return f"{scheme}://{login}127.0.0.1:{self.port}"
 
     def service_password(self) -> str:
         """The service's broker password, kept in the data folder (mode 600)."""
@@ -170,7 +176,7 @@ class EmbeddedBroker:
         user = pwd.getpwuid(os.geteuid()).pw_name
         template = resources.files("whistle.embedded").joinpath("mosquitto.conf").read_text()
         conf = self.dir / "mosquitto.conf"
-        plugin = ""
+        extra = ""  # the plugin and the listener's certificate, if any
         if self.device_auth:
             dynsec = self.dir / "dynamic-security.json"
             config = (self.dynsec_config(self.service_password()) if self.dynsec_config
@@ -178,8 +184,10 @@ class EmbeddedBroker:
             if config is not None or not dynsec.exists():
                 dynsec.touch(mode=0o600)
                 dynsec.write_text(json.dumps(config or {}, indent=1))
-            plugin = f"plugin {self.plugin}\nplugin_opt_config_file {dynsec}\n"
-        conf.write_text(template.format(port=port, dir=self.dir, user=user, plugin=plugin,
+            extra = f"plugin {self.plugin}\nplugin_opt_config_file {dynsec}\n"
+        if self.tls is not None:
+            extra += f"certfile {self.tls[0]}\nkeyfile {self.tls[1]}\n"
+        conf.write_text(template.format(port=port, dir=self.dir, user=user, extra=extra,
                                         anonymous="false" if self.device_auth else "true"))
         return [self.mosquitto, "-c", str(conf)]
 
