@@ -11,6 +11,7 @@ from core.stream import Committed
 from ingest import metrics
 from ingest.devices import DeviceLogins
 from ingest.pipeline import Pipeline
+from messaging import brokerinfo
 from messaging.subscriber import Inbound, Subscriber
 
 log = structlog.get_logger(__name__)
@@ -21,6 +22,7 @@ class Ingester:
 
     def __init__(self, settings: Settings,
                  on_commit: Callable[[Committed], None] | None = None) -> None:
+        self.settings = settings
         self.pipeline = Pipeline(settings, ack=self._ack, on_commit=on_commit)
         self.subscriber = Subscriber(settings, self.pipeline.handoff)
         self.device_logins = (DeviceLogins(settings) if settings.mqtt_device_auth == "on"
@@ -31,6 +33,8 @@ class Ingester:
 
     def start(self) -> None:
         """Start writing, then start receiving."""
+        if self.subscriber.share_group:
+            _check_shared_subscriptions(self.settings)
         self.pipeline.start()
         self.subscriber.start()
         metrics.MQTT_UP.set_function(lambda: float(self.subscriber.connected.is_set()))
@@ -48,3 +52,12 @@ class Ingester:
     def wait_subscribed(self, timeout: float) -> bool:
         """True once the subscriptions are in place."""
         return self.subscriber.subscribed.wait(timeout)
+
+
+def _check_shared_subscriptions(settings: Settings) -> None:
+    """Say in the log whether the broker keeps shared subscriptions across its restarts."""
+    safe, note = brokerinfo.shared_subscription_note(brokerinfo.version(settings.broker))
+    if safe:
+        log.info(note, group=settings.mqtt_share_group)
+    else:
+        log.warning(note, group=settings.mqtt_share_group)

@@ -51,9 +51,10 @@ def device_acls(elevator_id: str, prefix: str = "") -> list[dict[str, Any]]:
 
 
 def service_acls() -> list[dict[str, Any]]:
-    """The service: administers the plugin, reads and publishes every topic."""
+    """The service: administers the plugin, reads the broker's $SYS topics, reads and
+    publishes every topic."""
     return [{"acltype": t, "topic": topic, "allow": True}
-            for topic in ("$CONTROL/dynamic-security/#", "#")
+            for topic in ("$CONTROL/dynamic-security/#", "$SYS/#", "#")
             for t in ("publishClientSend", "publishClientReceive", "subscribePattern",
                       "unsubscribePattern")]
 
