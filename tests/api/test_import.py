@@ -197,3 +197,12 @@ def test_the_command_line_imports_a_file_and_refuses_a_bad_one(
     assert run.returncode == 1
     assert f"{bad}:8: rated_speed_mps:" in run.stderr and "nothing was imported" in run.stderr
     assert db.execute("SELECT count(*) FROM elevators WHERE id LIKE 'B-%'").fetchone()[0] == 0
+
+
+def test_the_readme_example_imports(world: World):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("## Registering a city", 1)[1].split("```csv\n", 1)[1]
+    example = example.split("```", 1)[0]
+    assert ok(post_file(world, example, "text/csv"), 201) == {"orgs": 3, "sites": 1,
+                                                              "elevators": 2}
+    assert ok(world.admin.get("/elevators/SZ-0002"))["landings_m"] == [0, 3, 6]
