@@ -5,13 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast bench bench-soak evaluate lint clean help
+.PHONY: demo test test-fast bench bench-scale bench-soak evaluate lint clean help
 
 help:
 	@echo "make demo      run Whistle with a simulated fleet (embedded database and broker)"
 	@echo "make test      run the whole test suite"
 	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED"
 	@echo "make bench-soak an hour of whistle serve with 2,000 simulated elevators: RSS and CPU"
+	@echo "make bench-scale  registry at city scale: bulk import, POST /elevators, fleet page"
 	@echo "make evaluate  detection evaluation over 1,000 simulated elevator-hours"
 	@echo "make lint      ruff, mypy and the import layers (import-linter)"
 
@@ -37,6 +38,8 @@ bench: $(STAMP)
 
 bench-soak: $(STAMP)
 	$(BIN)/python -m bench.soak
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale
 
 evaluate: $(STAMP)
 	$(BIN)/whistle evaluate

@@ -17,6 +17,7 @@ from api.routes import (
     duty_report,
     elevators,
     health,
+    imports,
     ingest,
     orgs,
     people,
@@ -61,7 +62,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.add_middleware(guards.CookieOrigin)
     app.add_middleware(guards.BodyLimit)
     api = APIRouter(prefix=PREFIX)
-    for module in (orgs, people, sites, elevators, ingest, health,
+    for module in (orgs, people, sites, imports, elevators, ingest, health,
                    alerts, cases, records, webhooks, reports, duty_report, signs, devices):
         api.include_router(module.router)
     api.include_router(public.api_router)

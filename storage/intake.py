@@ -190,15 +190,18 @@ def write_rejects(conn: psycopg.Connection, rejects: list[RejectRow]) -> None:
              for r in rejects])
 
 
-def load_elevators(conn: psycopg.Connection, elevator_id: str | None = None
-                   ) -> dict[str, ElevatorLimits]:
-    """The range-check data of every registered elevator (or of one)."""
+def load_elevators(conn: psycopg.Connection, elevator_id: str | None = None, *,
+                   pks: list[int] | None = None) -> dict[str, ElevatorLimits]:
+    """The range-check data of every registered elevator (or of one, or of those pks)."""
     query = ("SELECT id, pk, rated_load_kg, travel_m, landings_m, "
              "decommissioned_at IS NOT NULL FROM elevators")
     params: tuple[object, ...] = ()
     if elevator_id is not None:
         query += " WHERE id = %s"
         params = (elevator_id,)
+    elif pks is not None:
+        query += " WHERE pk = ANY(%s)"
+        params = (pks,)
     with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
         rows = cur.execute(sql.SQL(query), params).fetchall()  # type: ignore[arg-type]
     return {r[0]: ElevatorLimits(r[1], r[2], r[3], tuple(r[4]), r[5]) for r in rows}

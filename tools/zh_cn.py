@@ -52,6 +52,13 @@ ZH: dict[str, str] = {
     "Elevators by status": "按状态统计电梯", "Filter the fleet": "筛选电梯",
     "District": "辖区", "Site": "小区", "Status": "状态", "all": "全部", "Filter": "筛选",
     "Clear": "清除筛选", "No elevator matches.": "没有符合条件的电梯。",
+    "Elevators by district and site": "按辖区和小区统计电梯", "Search": "搜索",
+    "Total": "合计", "id, name, registration or rescue code": "编号、名称、设备代码或救援识别码",
+    "Tiles: %(shown)s of the %(matching)s elevators chosen.":
+        "显示所选 %(matching)s 台电梯中的 %(shown)s 台。",
+    "Tiles: %(shown)s of the %(matching)s elevators that are not normal; choose a district "
+    "or a site to see every elevator there.":
+        "显示 %(matching)s 台非正常电梯中的 %(shown)s 台；选择辖区或小区可查看该处全部电梯。",
     "Normal": "正常", "Warning": "提示", "Fault": "故障", "Offline": "离线",
     "Out of service": "停用", "Unknown": "未知",
     # severities, kinds, states, actions

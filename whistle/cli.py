@@ -181,6 +181,50 @@ def broker_config(
     out.touch(mode=0o600)
     out.write_text(json.dumps(config, indent=1))
     typer.echo(f"{out}: the service's account and {len(logins)} device logins")
+@app.command("import")
+def import_file(path: Annotated[str, typer.Argument(
+        help="a CSV or JSON file of organizations, sites and elevators (README, "
+             "\"Registering a city\")")]) -> None:
+    """Register a whole file of organizations, sites and elevators in one transaction;
+    nothing is written if any row is wrong (each problem is printed with its line)."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from api import imports
+    from storage import bulk
+    from storage.db import connect
+    from storage.errors import Conflict
+    from whistle.runtime import services
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.echo(f"whistle: cannot read {path}: {exc}", err=True)
+        raise SystemExit(2) from None
+    try:
+        plan = imports.parse(text, json_format=imports.is_json(path, text))
+        with services(_settings(), broker=False) as ready, \
+                connect(ready.database_url or "", autocommit=True) as conn, Progress() as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(f"{stage} elevators", total=total)
+                bar.update(tasks[stage], completed=done)
+
+            done = bulk.import_registry(conn, plan, recorded_by="admin:whistle import",
+                                        progress=progress)
+    except bulk.Refused as exc:
+        for p in exc.problems:
+            typer.echo(f"{path}:{p.line}: {p.field}: {p.message}", err=True)
+        typer.echo(f"whistle: {len(exc.problems)} problem(s); nothing was imported", err=True)
+        raise SystemExit(1) from None
+    except Conflict as exc:
+        typer.echo(f"whistle: {exc}", err=True)
+        raise SystemExit(1) from None
+    typer.echo(f"imported {done.orgs:,} organizations, {done.sites:,} sites and "
+               f"{done.elevators:,} elevators")
 
 
 @app.command("admin-token")

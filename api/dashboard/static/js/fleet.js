@@ -6,6 +6,9 @@
   var RANK = {critical: 0, major: 1, minor: 2, warning: 3};
   var fleet = document.getElementById("fleet");
   var wanted = fleet ? fleet.dataset.filterStatus : "";
+  // A large fleet's page shows counts from the server and only some tiles: the counts are
+  // not recounted from the tiles, and the whole fleet is not fetched every minute.
+  var summary = Boolean(fleet && fleet.hasAttribute("data-summary"));
 
   function setStatus(tile, status) {
     if (tile.dataset.status === status) return;
@@ -35,6 +38,7 @@
   }
 
   function recount() {
+    if (summary) return;
     var counts = {};
     document.querySelectorAll(".tile[data-status]").forEach(function (t) {
       counts[t.dataset.status] = (counts[t.dataset.status] || 0) + 1;
@@ -75,5 +79,5 @@
     refreshTile(msg.alert.elevator_id);
   });
   // Status also changes without alerts (first data, silence): look again every minute.
-  setInterval(function () { refreshAll().catch(function () {}); }, 60000);
+  if (!summary) setInterval(function () { refreshAll().catch(function () {}); }, 60000);
 })();
