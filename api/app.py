@@ -21,6 +21,7 @@ from api.routes import (
     people,
     records,
     reports,
+    rosters,
     signs,
     sites,
     webhooks,
@@ -61,7 +62,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.add_middleware(guards.BodyLimit)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, people, sites, elevators, ingest, health,
-                   alerts, cases, records, webhooks, reports, duty_report, signs):
+                   alerts, cases, records, webhooks, reports, duty_report, signs, rosters):
         api.include_router(module.router)
     api.include_router(public.api_router)
     app.include_router(api)

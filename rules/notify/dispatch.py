@@ -20,6 +20,7 @@ from core.chain import reach
 from rules.notify import messages
 from rules.notify.case_dispatch import CaseDispatch
 from rules.notify.mqtt import AlertPublisher
+from rules.notify.people import Router
 from rules.notify.storm import Group, StormControl
 from rules.policy import Policy
 from storage import alerts, webhooks
@@ -71,7 +72,8 @@ class Notifier:
     def __init__(self, pool: ConnectionPool, policy: Policy, *,
                  publisher: AlertPublisher | None, clock: Callable[[], float] = time.time,
                  on_manual_resolve: Callable[[], None] | None = None,
-                 on_enqueued: Callable[[], None] | None = None) -> None:
+                 on_enqueued: Callable[[], None] | None = None,
+                 people: Router | None = None) -> None:
         self.pool = pool
         self.policy = policy
         self.publisher = publisher
@@ -79,7 +81,7 @@ class Notifier:
         self.storm = StormControl(policy.storm)
         self.on_manual_resolve = on_manual_resolve
         self.on_enqueued = on_enqueued
-        self.cases = CaseDispatch(policy, publisher=publisher)
+        self.cases = CaseDispatch(policy, publisher=publisher, people=people)
 
     def run_once(self, *, force: bool = False) -> int:
         """Handle pending outbox rows and due storm groups (all held ones if force); the
