@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["Override", "Shift", "on_duty", "zone"]
@@ -47,11 +47,12 @@ class Shift:
     def covers(self, at: datetime) -> bool:
         """True if ``at`` (aware) falls in this shift of its own week or of the day before
         (a shift that started yesterday evening)."""
+        instant = at.astimezone(UTC)  # compare instants, never wall clocks of one zone
         local = at.astimezone(zone(self.time_zone)).date()
         for day in (local - timedelta(days=1), local):
             if day.isoweekday() == self.weekday:
                 begin, end = self.window(day)
-                if begin <= at < end:
+                if begin.astimezone(UTC) <= instant < end.astimezone(UTC):
                     return True
         return False
 
@@ -67,7 +68,7 @@ class Override:
 
     def covers(self, at: datetime) -> bool:
         """True while it lasts (start included, end excluded)."""
-        return self.starts_at <= at < self.ends_at
+        return self.starts_at.astimezone(UTC) <= at.astimezone(UTC) < self.ends_at.astimezone(UTC)
 
 
 def on_duty(shifts: Iterable[Shift], overrides: Iterable[Override], at: datetime

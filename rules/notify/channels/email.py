@@ -23,9 +23,9 @@ def build(*, sender: str, to: str, message: Message) -> EmailMessage:
     mail["To"] = to
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    mail["Content-Language"] = message.lang
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
+    mail["Content-Language"] = message.lang  # after: Content-* move into the first part
     return mail
 
 
