@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from core.roster import Override, Shift
@@ -48,9 +48,15 @@ def mask_target(kind: str, target: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}/****"
 
 
+def _rows(conn: psycopg.Connection, query: str, params: Any) -> list[tuple[Any, ...]]:
+    """Rows as tuples, whatever the connection's row factory."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return cur.execute(query, params).fetchall()
+
+
 def _people_of(conn: psycopg.Connection, org_id: int) -> dict[int, str]:
-    rows = conn.execute("SELECT id, name FROM people WHERE org_id = %s AND deleted_at IS NULL",
-                        (org_id,)).fetchall()
+    rows = _rows(conn, "SELECT id, name FROM people WHERE org_id = %s AND deleted_at IS NULL",
+                 (org_id,))
     return {int(r[0]): str(r[1]) for r in rows}
 
 
@@ -110,18 +116,18 @@ def roster_of(conn: psycopg.Connection, *, org_ids: list[int], around: datetime
     """Shifts and the overrides lasting at ``around`` of each organization, for
     :func:`core.roster.on_duty` (people removed are never on duty)."""
     out: dict[int, tuple[list[Shift], list[Override]]] = {o: ([], []) for o in org_ids}
-    rows = conn.execute(
-        "SELECT s.org_id, s.person_id, s.weekday, s.starts, s.ends, s.time_zone "
+    rows = _rows(
+        conn, "SELECT s.org_id, s.person_id, s.weekday, s.starts, s.ends, s.time_zone "
         "FROM roster_shifts s JOIN people p ON p.id = s.person_id "
         "WHERE s.org_id = ANY(%s) AND p.deleted_at IS NULL ORDER BY s.weekday, s.starts, s.id",
-        (org_ids,)).fetchall()
+        (org_ids,))
     for org_id, person_id, weekday, starts, ends, tz in rows:
         out[org_id][0].append(Shift(person_id, weekday, starts, ends, tz))
-    rows = conn.execute(
-        "SELECT o.org_id, o.person_id, o.starts_at, o.ends_at, o.on_duty "
+    rows = _rows(
+        conn, "SELECT o.org_id, o.person_id, o.starts_at, o.ends_at, o.on_duty "
         "FROM roster_overrides o JOIN people p ON p.id = o.person_id "
         "WHERE o.org_id = ANY(%s) AND p.deleted_at IS NULL AND o.starts_at <= %s "
-        "AND o.ends_at > %s ORDER BY o.starts_at, o.id", (org_ids, around, around)).fetchall()
+        "AND o.ends_at > %s ORDER BY o.starts_at, o.id", (org_ids, around, around))
     for org_id, person_id, starts_at, ends_at, on in rows:
         out[org_id][1].append(Override(person_id, starts_at, ends_at, on))
     return out
@@ -129,8 +135,7 @@ def roster_of(conn: psycopg.Connection, *, org_ids: list[int], around: datetime
 
 def people_names(conn: psycopg.Connection, *, person_ids: list[int]) -> dict[int, str]:
     """Names of people by id."""
-    rows = conn.execute("SELECT id, name FROM people WHERE id = ANY(%s)",
-                        (person_ids,)).fetchall()
+    rows = _rows(conn, "SELECT id, name FROM people WHERE id = ANY(%s)", (person_ids,))
     return {int(r[0]): str(r[1]) for r in rows}
 
 
@@ -235,8 +240,8 @@ def record_outcome(conn: psycopg.Connection, *, channel_id: int, error: str | No
 
 def failing_counts(conn: psycopg.Connection) -> dict[str, int]:
     """Current channels failing (FAILING_AFTER consecutive failed attempts), by kind."""
-    rows = conn.execute("SELECT kind, count(*) FROM contact_channels WHERE removed_at IS NULL "
-                        "AND failures >= %s GROUP BY kind", (FAILING_AFTER,)).fetchall()
+    rows = _rows(conn, "SELECT kind, count(*) FROM contact_channels WHERE removed_at IS NULL "
+                 "AND failures >= %s GROUP BY kind", (FAILING_AFTER,))
     return {str(k): int(n) for k, n in rows}
 
 
@@ -276,5 +281,5 @@ def put_gateway(conn: psycopg.Connection, *, org_id: int, gw: Row | None) -> Non
 
 def require_org(conn: psycopg.Connection, *, org_id: int) -> None:
     """NotFound unless the organization exists."""
-    if conn.execute("SELECT 1 FROM orgs WHERE id = %s", (org_id,)).fetchone() is None:
+    if not _rows(conn, "SELECT 1 FROM orgs WHERE id = %s", (org_id,)):
         raise NotFound(f"organization {org_id} does not exist")

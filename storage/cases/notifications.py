@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from storage.cases.changes import WHISTLE
@@ -31,21 +31,18 @@ def enqueue(conn: psycopg.Connection, *, case_ids: list[int], org_id: int,
             change: str, message: Row, fallback: list[int], now: datetime,
             skipped: str | None = None) -> int:
     """Queue a message to a channel (or record, with ``skipped``, that nobody could be
-    reached); its id."""
-    row = conn.execute(
-        "INSERT INTO case_notifications (case_ids, org_id, person_id, recipient, channel_id, "
-        "channel, target, change, message, fallback, state, next_try_at, error, created_at, "
-        "finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "RETURNING id",
-        (case_ids, org_id, person_id, recipient, channel["id"] if channel else None,
-         channel["kind"] if channel else "none", target, change, Jsonb(message), fallback,
-         "skipped" if skipped else "pending", now, skipped, now,
-         now if skipped else None)).fetchone()
+    reached: on this table only, not the trail); its id."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "INSERT INTO case_notifications (case_ids, org_id, person_id, recipient, "
+            "channel_id, channel, target, change, message, fallback, state, next_try_at, "
+            "error, created_at, finished_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (case_ids, org_id, person_id, recipient, channel["id"] if channel else None,
+             channel["kind"] if channel else "none", target, change, Jsonb(message),
+             fallback, "skipped" if skipped else "pending", now, skipped, now,
+             now if skipped else None)).fetchone()
     assert row is not None
-    if skipped:
-        _trail(conn, case_ids, org_id, {"channel": "none", "recipient": recipient,
-                                        "outcome": "skipped", "error": skipped,
-                                        "change": change}, now)
     return int(row[0])
 
 
@@ -102,10 +99,11 @@ def finish(conn: psycopg.Connection, *, row: Row, error: str | None, retry_at: d
 
 def sms_sent(conn: psycopg.Connection, *, org_id: int, since: datetime) -> int:
     """SMS messages of an organization delivered or being sent since ``since``."""
-    row = conn.execute(
-        "SELECT count(*) FROM case_notifications WHERE org_id = %s AND channel = 'sms' "
-        "AND created_at >= %s AND state IN ('delivered', 'sending')",
-        (org_id, since)).fetchone()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "SELECT count(*) FROM case_notifications WHERE org_id = %s AND channel = 'sms' "
+            "AND created_at >= %s AND state IN ('delivered', 'sending')",
+            (org_id, since)).fetchone()
     return int(row[0]) if row else 0
 
 

@@ -138,10 +138,10 @@ def test_dingtalk_robot_is_signed_as_documented(http):
 
 
 def test_dingtalk_and_wecom_refusals_in_their_answer_are_errors(http):
-    with Robot(answer={"errcode": 310000, "errmsg": "sign not match"}) as robot:
-        with pytest.raises(DeliveryError, match="310000"):
-            DingTalk(http, allow_private=True).send(target=f"{robot.base}/robot/send",
-                                                    secret=SECRET, message=message(), now=0)
+    with (Robot(answer={"errcode": 310000, "errmsg": "sign not match"}) as robot,
+          pytest.raises(DeliveryError, match="310000")):
+        DingTalk(http, allow_private=True).send(target=f"{robot.base}/robot/send",
+                                                secret=SECRET, message=message(), now=0)
     with Robot(status=500) as robot, pytest.raises(DeliveryError, match="HTTP 500"):
         WeCom(http, allow_private=True).send(target=f"{robot.base}/x", secret=None,
                                              message=message(), now=0)
