@@ -244,3 +244,21 @@ def test_the_escalation_job_reminds_with_the_rules_file_s_interval(db, fleet):
     done = escalation.cases_due(db, policy=policy, now=now)
     assert [d["change"] for d in done] == ["reminder"]
     assert escalation.cases_due(db, policy=policy, now=now + timedelta(seconds=1)) == []
+
+
+def test_the_remind_interval_comes_from_the_rules_file_with_file_and_line(tmp_path):
+    from rules.policy import PolicyError, load
+
+    good = tmp_path / "rules.toml"
+    good.write_text('[cases.fault]\nremind = "10m"\n')
+    policy = load(good)
+    assert policy.cases[CaseKind.FAULT].remind_s == 600.0
+    assert policy.cases[CaseKind.RESCUE].remind_s == 180.0  # the default stays
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[escalation]\ncritical = "2m"\n\n[cases.fault]\nremind = "soon"\n')
+    with pytest.raises(PolicyError, match=r"bad\.toml:5: cases\.fault\.remind"):
+        load(bad)
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[cases.fault]\nremnid = "10m"\n')
+    with pytest.raises(PolicyError, match="known: accept, arrive, resolve, remind"):
+        load(typo)
