@@ -23,6 +23,7 @@ from api.routes import (
     reports,
     rosters,
     signs,
+    silences,
     sites,
     webhooks,
 )
@@ -62,7 +63,8 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.add_middleware(guards.BodyLimit)
     api = APIRouter(prefix=PREFIX)
     for module in (orgs, people, sites, elevators, ingest, health,
-                   alerts, cases, records, webhooks, reports, duty_report, signs, rosters):
+                   alerts, cases, records, webhooks, reports, duty_report, signs, rosters,
+                   silences):
         api.include_router(module.router)
     api.include_router(public.api_router)
     app.include_router(api)

@@ -25,7 +25,7 @@ from prometheus_client import Counter
 from psycopg import Connection
 
 from core.chain import Level
-from rules.notify import messages
+from rules.notify import hold, messages
 from rules.notify.mqtt import AlertPublisher
 from rules.notify.people import PEOPLE_CHANGES, Router
 from rules.notify.storm import Group, StormControl
@@ -85,19 +85,24 @@ class CaseDispatch:
         rows = changes.claim_outbox(conn, limit=BATCH)
         wanted = sorted({r["case_id"] for r in rows if r["change"] in TELL_SUPERVISION})
         chains = queries.chain(conn, case_ids=wanted) if wanted else {}
+        held = hold.Held(conn, now=datetime.fromtimestamp(now, UTC))
         enqueued = 0
         for row in rows:
-            enqueued += self._handle(conn, row, chains.get(row["case_id"], []), now)
+            enqueued += self._handle(conn, row, chains.get(row["case_id"], []), now, held)
         for group in self.storm.due(now=math.inf if force else now):
             enqueued += self._send_group(conn, group, now)
         return len(rows), enqueued
 
-    def _handle(self, conn: Connection, row: Row, chain: list[Row], now: float) -> int:
+    def _handle(self, conn: Connection, row: Row, chain: list[Row], now: float,
+                held: hold.Held) -> int:
         case = row["case"]
         if self.publisher is not None:
             self.publisher.publish_case(case)
             CASES_PUBLISHED.inc()
         change = row["change"]
+        tells = change in messages.CASE_EVENTS or change == "reminder"
+        if tells and held.case(conn, case, messages.CASE_EVENTS.get(change) or change):
+            return 0
         if change == "reminder" and self.people is not None:
             wanted = set((row.get("details") or {}).get("org_ids") or [])
             orgs = [{"id": p["org_id"], "name": p["org_name"]}

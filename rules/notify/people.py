@@ -41,7 +41,7 @@ __all__ = ["PEOPLE_CHANGES", "ChannelSender", "Router"]
 
 log = structlog.get_logger(__name__)
 
-PEOPLE_CHANGES = ("opened", "escalated", "reminder")
+PEOPLE_CHANGES = ("opened", "escalated", "reminder", "unsilenced")
 CLAIM_LIMIT = 32
 
 DELIVERIES = Counter("whistle_channel_deliveries",

@@ -15,7 +15,7 @@ from core.cases import AUTO_CLOSE_S, CaseKind
 from storage.cases.changes import WHISTLE, CaseChange, _call, _event, _org, _publish
 from storage.cases.duty import close
 
-__all__ = ["auto_close", "escalate", "flag_late", "flag_overdue", "remind_due"]
+__all__ = ["auto_close", "escalate", "flag_late", "flag_overdue", "remind_due", "unsilenced"]
 
 Row = dict[str, Any]
 
@@ -110,6 +110,25 @@ def remind_due(conn: psycopg.Connection, *, now: datetime,
         _event(conn, case_id=case_id, action="reminded", actor=WHISTLE, at=now,
                details=details)
         out.append(_publish(conn, case_id=case_id, change="reminder", actor=WHISTLE,
+                            details=details))
+    return out
+
+
+def unsilenced(conn: psycopg.Connection, *, alert_ids: list[int], silence_id: int,
+               now: datetime) -> list[CaseChange]:
+    """A silence is over: the active cases gathering those alerts are told again (their
+    notifications were held)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        ids = [int(r[0]) for r in cur.execute(
+            "SELECT DISTINCT c.id FROM cases c JOIN case_alerts ca ON ca.case_id = c.id "
+            "WHERE ca.alert_id = ANY(%s) AND c.state IN ('open', 'on_site') ORDER BY c.id",
+            (alert_ids,)).fetchall()]
+    out = []
+    for case_id in ids:
+        details = {"silence_id": silence_id}
+        _event(conn, case_id=case_id, action="unsilenced", actor=WHISTLE, at=now,
+               details=details)
+        out.append(_publish(conn, case_id=case_id, change="unsilenced", actor=WHISTLE,
                             details=details))
     return out
 

@@ -126,9 +126,16 @@ def upgrade() -> None:
         expires_at   timestamptz NOT NULL,
         ended_at     timestamptz,
         ended_by     text,
+        released_at  timestamptz,   -- when what it held was notified
         CHECK ((elevator_pk IS NULL) <> (site_id IS NULL))
     );
     CREATE INDEX silences_active ON silences (expires_at) WHERE ended_at IS NULL;
+
+    -- an alert's trail says when a silence that held its notifications was over
+    ALTER TABLE alert_events DROP CONSTRAINT alert_events_action_check,
+        ADD CONSTRAINT alert_events_action_check CHECK (action IN ('raised', 'updated',
+            'acknowledged', 'arrived', 'escalated', 'notified', 'resolved', 'noted',
+            'unsilenced'));
 
     ALTER TABLE case_parties
         ADD COLUMN reminded_at  timestamptz,
