@@ -55,6 +55,19 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
+# A case opened by an alert carries the alert's kind as its description.
+ALERT_WORDS: dict[str, dict[str, str]] = {
+    "zh-CN": {"trapped_passenger": "困人", "door_open_while_moving": "开门运行",
+              "overspeed": "超速", "overrun": "冲顶/蹲底", "safety_circuit_open": "安全回路断开",
+              "power_loss": "停电", "leveling_error": "平层异常", "door_fault": "门系统故障",
+              "motor_overheat": "电机过热", "abnormal_vibration": "运行振动异常",
+              "alarm_pressed": "轿厢紧急报警", "offline": "离线", "sealed_in_use": "封停后运行",
+              "inspection_overdue": "定期检验超期", "maintenance_overdue": "维保超期",
+              "door_closing_slow": "关门迟缓"},
+    "en": {},
+}
+
+
 def _time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
@@ -97,7 +110,11 @@ def build(*, case: Row, change: str, org_id: int, now: datetime, lang: str, link
     if rescue and case.get("trapped_count"):
         lines.append(f"{w['trapped']}: {case['trapped_count']}")
     if case.get("description"):
-        lines.append(f"{w['description']}: {str(case['description'])[:300]}")
+        description = str(case["description"])
+        if case.get("source") == "alert":
+            words = ALERT_WORDS.get(lang, {})
+            description = words.get(description, description.replace("_", " "))
+        lines.append(f"{w['description']}: {description[:300]}")
     lines += [f"{w['called']}: {called}", f"{w['link']}: {link}"]
     text = "\n".join(lines)
     md = "\n".join([f"**{title}**", f"> {ago}"] + [f"- {k}: {v}" for k, v in where[:]]

@@ -64,6 +64,10 @@ def test_a_message_says_rescue_first_what_where_how_long_ago_who_else_and_links(
     fault = texts.build(case={**CASE, "kind": "fault"}, change="reminder", org_id=1,
                         now=NOW, lang="en", link="x")
     assert not fault.subject.startswith("RESCUE") and "reminder" in fault.subject
+    alarm = texts.build(case={**CASE, "kind": "fault", "source": "alert",
+                              "description": "alarm_pressed"}, change="opened", org_id=1,
+                        now=NOW, lang="zh-CN", link="x")
+    assert "情况: 轿厢紧急报警" in alarm.text
 
 
 def test_email_goes_through_starttls_and_login_with_a_plain_and_an_html_part(tmp_path):
