@@ -35,7 +35,7 @@ from rules.notify.channels.sms import Sms
 from rules.notify.channels.wecom import WeCom
 from rules.policy import Channels
 from storage import rosters
-from storage.cases import notifications
+from storage.cases import notifications, queries
 
 __all__ = ["PEOPLE_CHANGES", "ChannelSender", "Router"]
 
@@ -60,6 +60,11 @@ def _ordered(channels: list[Row]) -> list[Row]:
     return sorted(channels, key=lambda c: c["failures"] >= rosters.FAILING_AFTER)
 
 
+def _on_duty_now(conn: Connection, case_id: int, org_id: int) -> bool:
+    party = queries.party(conn, case_id=case_id, org_id=org_id)
+    return bool(party and party.get("on_duty_at"))
+
+
 class Router:
     """Queues the messages of a case change to the people of the organizations called."""
 
@@ -75,7 +80,9 @@ class Router:
         """Messages queued for ``orgs`` (each {id, name}) about ``case``."""
         at = datetime.fromtimestamp(now, UTC)
         on = {p["org_id"] for p in case.get("parties") or [] if p.get("on_duty_at")}
-        targets = [o for o in orgs if o["id"] not in on]
+        # the case object is as it was at the change: ask again whether they reported since
+        targets = [o for o in orgs if o["id"] not in on
+                   and not _on_duty_now(conn, int(case["id"]), o["id"])]
         if not targets:
             return 0
         ids = [o["id"] for o in targets]
