@@ -18,12 +18,13 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from core.roster import Override, Shift
-from storage.errors import Invalid, NotFound
+from storage.errors import Invalid
 
-__all__ = ["FAILING_AFTER", "ROBOTS", "channel", "channels_for", "failing_counts", "gateway",
+__all__ = ["FAILING_AFTER", "ROBOTS", "channel", "channels_for", "failing_by_org",
+           "failing_counts", "gateway",
            "get_channels", "get_roster", "mask", "mask_target", "people_names",
            "put_gateway", "record_outcome", "replace_channels", "replace_roster",
-           "require_org", "roster_of"]
+           "roster_of"]
 
 Row = dict[str, Any]
 ROBOTS = ("wecom", "dingtalk", "feishu")
@@ -245,6 +246,13 @@ def failing_counts(conn: psycopg.Connection) -> dict[str, int]:
     return {str(k): int(n) for k, n in rows}
 
 
+def failing_by_org(conn: psycopg.Connection) -> dict[int, int]:
+    """Current channels failing, by organization (for the admins' organizations page)."""
+    rows = _rows(conn, "SELECT org_id, count(*) FROM contact_channels WHERE removed_at IS NULL "
+                 "AND failures >= %s GROUP BY org_id", (FAILING_AFTER,))
+    return {int(o): int(n) for o, n in rows}
+
+
 # --- SMS gateway -----------------------------------------------------------------------
 _GATEWAY = ("url, method, content_type, headers, body, api_key, api_secret, sign_name, "
             "template_id, daily_cap, updated_at")
@@ -278,8 +286,3 @@ def put_gateway(conn: psycopg.Connection, *, org_id: int, gw: Row | None) -> Non
         "daily_cap = EXCLUDED.daily_cap, updated_at = now()",
         {**gw, "org": org_id, "headers": Jsonb(gw.get("headers") or {})})
 
-
-def require_org(conn: psycopg.Connection, *, org_id: int) -> None:
-    """NotFound unless the organization exists."""
-    if not _rows(conn, "SELECT 1 FROM orgs WHERE id = %s", (org_id,)):
-        raise NotFound(f"organization {org_id} does not exist")

@@ -428,6 +428,8 @@ ZH: dict[str, str] = {
     'skipped': '已跳过',
     'the organization (default)': '单位（默认）',
     'waiting': '等待发送',
+    'Channels to people': '通知渠道', '%(n)s failing': '%(n)s 个持续失败',
+    'roster': '值班表',
 }
 
 ROOT = Path(__file__).resolve().parent.parent / "api" / "locales"

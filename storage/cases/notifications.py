@@ -9,7 +9,7 @@ a row of its own, so the record shows every channel tried.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -18,7 +18,8 @@ from psycopg.types.json import Jsonb
 
 from storage.cases.changes import WHISTLE
 
-__all__ = ["claim_due", "enqueue", "finish", "for_case", "release_interrupted", "sms_sent"]
+__all__ = ["claim_due", "day_start", "enqueue", "finish", "for_case", "release_interrupted",
+           "sms_sent"]
 
 Row = dict[str, Any]
 
@@ -118,4 +119,4 @@ def for_case(conn: psycopg.Connection, *, case_id: int) -> list[Row]:
 def day_start(now: datetime, tz: Any) -> datetime:
     """The last local midnight before ``now`` in ``tz``."""
     local = now.astimezone(tz)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(0)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)

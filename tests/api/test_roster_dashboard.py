@@ -67,3 +67,18 @@ def test_the_case_page_lists_the_people_notified(world: World, db: psycopg.Conne
         assert "WeCom robot" in page and "attempt 3" in page and "HTTP 500" in page
         zh = c.get(f"/cases/{case_id}", params={"lang": "zh-CN"}).text
         assert "已通知人员" in zh and "企业微信群机器人" in zh and "失败" in zh
+
+
+def test_admins_see_which_organizations_have_failing_channels(world: World,
+                                                              db: psycopg.Connection):
+    org = world.orgs["maint_1"]
+    ok(world.admin.put(f"/orgs/{org}/channels", json={"channels": [
+        {"kind": "dingtalk", "target": ROBOT}]}))
+    db.execute("UPDATE contact_channels SET failures = 5, last_failed_at = now()")
+    with browser(world.url, world.admin_token) as c:
+        page = c.get("/orgs").text
+        assert f'<a class="bad" href="/orgs/{org}/roster">1 failing</a>' in page
+        roster = c.get(f"/orgs/{org}/roster").text
+        assert 'data-failing="true"' in roster and "failing" in roster
+    with browser(world.url, world.tokens["sup_d1"]) as c:
+        assert "failing" not in c.get("/orgs").text  # its rosters are not supervision's
