@@ -23,7 +23,9 @@ from api.routes import (
     people,
     records,
     reports,
+    rosters,
     signs,
+    silences,
     sites,
     webhooks,
 )
@@ -62,8 +64,8 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None,
     app.add_middleware(guards.CookieOrigin)
     app.add_middleware(guards.BodyLimit)
     api = APIRouter(prefix=PREFIX)
-    for module in (orgs, people, sites, imports, elevators, ingest, health,
-                   alerts, cases, records, webhooks, reports, duty_report, signs, devices):
+    for module in (orgs, people, sites, imports, elevators, ingest, health, alerts, cases,
+                   records, webhooks, reports, duty_report, signs, devices, rosters, silences):
         api.include_router(module.router)
     api.include_router(public.api_router)
     app.include_router(api)

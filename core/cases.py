@@ -79,19 +79,22 @@ RESCUE_ARRIVAL_TARGET_S = 30 * MINUTE  # "rescues arrived within 30 minutes" of 
 
 @dataclass(frozen=True, slots=True)
 class CaseLimits:
-    """Seconds to report for duty, to arrive, to resolve (None: no such deadline)."""
+    """Seconds to report for duty, to arrive, to resolve (None: no such deadline), and
+    between reminders to a party called that has not reported for duty (issue 15)."""
 
     accept_s: float
     arrive_s: float | None
     resolve_s: float | None
+    remind_s: float | None = None
 
 
 DEFAULT_LIMITS: dict[CaseKind, CaseLimits] = {
-    CaseKind.RESCUE: CaseLimits(5 * MINUTE, 30 * MINUTE, 2 * HOUR),
-    CaseKind.FAULT: CaseLimits(15 * MINUTE, 4 * HOUR, 24 * HOUR),
-    CaseKind.HAZARD: CaseLimits(DAY, None, None),  # resolve: the inspection's rectify_by
-    CaseKind.COMPLAINT: CaseLimits(DAY, None, 5 * DAY),
-    CaseKind.RESPONSIBILITY_GAP: CaseLimits(DAY, None, 3 * DAY),
+    CaseKind.RESCUE: CaseLimits(5 * MINUTE, 30 * MINUTE, 2 * HOUR, 3 * MINUTE),
+    CaseKind.FAULT: CaseLimits(15 * MINUTE, 4 * HOUR, 24 * HOUR, 10 * MINUTE),
+    # hazard: resolve by the inspection's rectify_by
+    CaseKind.HAZARD: CaseLimits(DAY, None, None, DAY),
+    CaseKind.COMPLAINT: CaseLimits(DAY, None, 5 * DAY, DAY),
+    CaseKind.RESPONSIBILITY_GAP: CaseLimits(DAY, None, 3 * DAY, DAY),
 }
 
 
@@ -108,15 +111,16 @@ def limits_from_table(table: Mapping[str, Any], duration: Any) -> dict[CaseKind,
             raise ValueError(f"{where}: must be a table with accept, arrive, resolve")
         current = out[CaseKind(kind)]
         fields = {"accept": current.accept_s, "arrive": current.arrive_s,
-                  "resolve": current.resolve_s}
+                  "resolve": current.resolve_s, "remind": current.remind_s}
         for key, value in values.items():
             if key not in fields:
                 raise ValueError(f"{where}.{key}: unknown setting; known: accept, arrive, "
-                                 "resolve")
+                                 "resolve, remind")
             fields[key] = duration(value, f"{where}.{key}")
         accept = fields["accept"]
         assert accept is not None
-        out[CaseKind(kind)] = CaseLimits(accept, fields["arrive"], fields["resolve"])
+        out[CaseKind(kind)] = CaseLimits(accept, fields["arrive"], fields["resolve"],
+                                         fields["remind"])
     return out
 
 

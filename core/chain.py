@@ -61,6 +61,7 @@ def reach(*, change: str, level: int, new_level: int | None = None) -> set[int]:
     """The levels to tell about a change of an alert at ``level``.
 
     Raised: property and maintenance. Escalated (to ``new_level``): everyone up to the new
+    level. Unsilenced (a silence that held its notifications is over): everyone up to its
     level. Acknowledged, arrived, resolved: everyone called so far. A late rescue: also
     supervision. Anything else: nobody.
     """
@@ -68,6 +69,8 @@ def reach(*, change: str, level: int, new_level: int | None = None) -> set[int]:
         return {Level.PROPERTY, Level.MAINTENANCE}
     if change == "escalated":
         return set(range((level if new_level is None else new_level) + 1))
+    if change == "unsilenced":  # a silence is over: everyone the alert has reached
+        return set(range(level + 1))
     if change in ("acknowledged", "arrived", "resolved"):
         return set(range(max(Level.MAINTENANCE, level) + 1))
     if change == "rescue_late":

@@ -104,6 +104,19 @@ class Settings(BaseSettings):
             "multicast or reserved (tests, a receiver on the LAN); off: https to public "
             "addresses only"))
 
+    smtp_host: str | None = Field(default=None, description=(
+        "SMTP server for e-mail notifications to people; unset: e-mail channels fail over "
+        "to the next channel"))
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=True, description="STARTTLS before logging in")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA certificate (PEM) of an SMTP server with a private CA")
+    smtp_user: str | None = Field(default=None, description="SMTP login (unset: no login)")
+    smtp_password: str | None = Field(default=None, repr=False,
+                                      description="SMTP password (never logged)")
+    smtp_from: str = Field(default="whistle@localhost", description="From: of e-mails")
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
     rules_file: Path | None = Field(
         default=None, description="rules TOML: thresholds, profiles, overrides, [escalation]")
     offline_after_s: float = Field(default=90.0, gt=0)

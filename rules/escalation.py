@@ -30,6 +30,8 @@ CASE_STEPS = Counter("whistle_case_escalations",
                      ["why", "level"])
 LATE_PARTIES = Counter("whistle_case_late_parties",
                        "Required parties that did not report for duty within the limit")
+REMINDERS = Counter("whistle_case_reminders",
+                    "Cases whose called parties were reminded to report for duty")
 LATE_RESCUES = Counter("whistle_late_rescues",
                        "Rescues whose arrival deadline passed with nobody on site")
 
@@ -104,7 +106,8 @@ def cases_due(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> lis
     """The case timers, in one transaction: required parties late past ``accept_by``;
     cases past ``arrive_by`` or ``resolve_by`` marked overdue and climbing at once; cases
     nobody answered (or still overdue) climbing one level per step delay of their
-    severity; resolved cases a week old closed. Every change made (for waking the
+    severity; resolved cases a week old closed; parties called that have not reported
+    for duty reminded every ``remind`` of the case's kind. Every change made (for waking the
     notifier)."""
     done: list[Row] = []
     with conn.transaction():
@@ -128,4 +131,8 @@ def cases_due(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> lis
                 done.append(step)
         done += [{"case_id": c.case_id, "change": c.change}
                  for c in timers.auto_close(conn, now=now)]
+        reminded = timers.remind_due(conn, now=now, remind_s={
+            k.value: v.remind_s for k, v in policy.cases.items()})
+        REMINDERS.inc(len(reminded))
+        done += [{"case_id": c.case_id, "change": c.change} for c in reminded]
     return done

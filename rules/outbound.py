@@ -18,6 +18,7 @@ from core.settings import Settings
 from rules.notify.dispatch import BATCH as OUTBOX_BATCH
 from rules.notify.dispatch import Notifier
 from rules.notify.mqtt import AlertPublisher
+from rules.notify.people import ChannelSender, Router
 from rules.notify.webhooks import CLAIM_LIMIT, Sender
 from rules.policy import Policy
 from storage import outbox
@@ -31,6 +32,13 @@ log = structlog.get_logger(__name__)
 LISTEN_RECONNECT_S = 2.0
 
 Guard = Callable[[str, Callable[[], Any]], None]
+
+
+def base_url(settings: Settings) -> str:
+    """Where the case pages are, for the links in messages to people."""
+    if settings.public_url:
+        return settings.public_url
+    return f"http://{settings.api_host}:{settings.api_port}"
 
 
 class Outbound:
@@ -51,9 +59,12 @@ class Outbound:
         self.publisher = AlertPublisher(settings) if mqtt else None
         self.notifier = Notifier(pool, policy, publisher=self.publisher, clock=clock,
                                  on_manual_resolve=on_manual_resolve,
-                                 on_enqueued=self.wake_sender.set)
+                                 on_enqueued=self.wake_sender.set,
+                                 people=Router(base_url=base_url(settings)))
         self.sender = Sender(pool, policy.webhooks, clock=clock,
                              allow_private=settings.webhook_allow_private)
+        self.channels = ChannelSender(pool, settings, policy.channels, clock=clock,
+                                      allow_private=settings.webhook_allow_private)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -61,6 +72,7 @@ class Outbound:
         if self.publisher is not None:
             self.publisher.start()
         self.sender.release_interrupted()
+        self.channels.release_interrupted()
         for name, target in (("notifier", self._notify_loop), ("sender", self._send_loop),
                              ("listener", self._listen_loop)):
             thread = threading.Thread(target=target, name=f"whistle-rules-{name}", daemon=True)
@@ -77,6 +89,7 @@ class Outbound:
         self._threads.clear()
         self.guard("outbox", lambda: self.drain(force=True))
         self.sender.close()
+        self.channels.close()
         if self.publisher is not None:
             self.publisher.stop()
 
@@ -99,6 +112,9 @@ class Outbound:
 
         def send_all() -> None:
             while self.sender.run_once() >= CLAIM_LIMIT and not self.stop_event.is_set():
+                pass
+            # people's channels (e-mail, robots, SMS): their own queue, retries, fallback
+            while self.channels.run_once() >= CLAIM_LIMIT and not self.stop_event.is_set():
                 pass
 
         while not self.stop_event.is_set():

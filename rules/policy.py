@@ -21,6 +21,11 @@ are seconds or strings like ``"90s"``, ``"2m"``, ``"1.5h"``, ``"3d"``::
     max_attempts = 12
     backoff = "5s"
     backoff_max = "1h"
+    [escalation.channels]   # people's channels (e-mail, robots, SMS): retries, fallback
+    timeout = "10s"
+    max_attempts = 3        # then the next channel of the person or organization
+    backoff = "5s"
+    backoff_max = "5m"
     [escalation.rescue]
     kinds = ["trapped_passenger"]
     arrive_within = "30m"
@@ -86,6 +91,22 @@ class Webhooks:
 
 
 @dataclass(frozen=True, slots=True)
+class Channels:
+    """Delivery to people's channels: attempts per channel before the next one is used."""
+
+    timeout_s: float = 10.0
+    max_attempts: int = 3
+    backoff_s: float = 5.0
+    backoff_max_s: float = 300.0
+
+    def retry_after(self, attempt: int) -> float | None:
+        """Seconds before the attempt after `attempt` (1-based), or None to give up."""
+        if attempt >= self.max_attempts:
+            return None
+        return float(min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True, slots=True)
 class Rescue:
     """The rescue clock of trapped passengers: arrival on site within arrive_within_s."""
 
@@ -125,6 +146,7 @@ class Policy:
     max_level: int = 3
     storm: Storm = field(default_factory=Storm)
     webhooks: Webhooks = field(default_factory=Webhooks)
+    channels: Channels = field(default_factory=Channels)
     rescue: Rescue = field(default_factory=Rescue)
     maintenance_every_s: float = 15 * DAY
     timers: Timers = field(default_factory=Timers)
@@ -180,6 +202,10 @@ def from_table(table: dict[str, Any]) -> Policy:
                                           {"window": "window_s", "settle": "settle_s"})
         elif key == "webhooks":
             changes["webhooks"] = _durations(Webhooks, value, where, {
+                "timeout": "timeout_s", "backoff": "backoff_s",
+                "backoff_max": "backoff_max_s"})
+        elif key == "channels":
+            changes["channels"] = _durations(Channels, value, where, {
                 "timeout": "timeout_s", "backoff": "backoff_s",
                 "backoff_max": "backoff_max_s"})
         elif key == "rescue":

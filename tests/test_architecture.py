@@ -23,8 +23,9 @@ ALERT_WRITER = ROOT / "storage" / "alerts" / "changes.py"
 # The same for the case tables: only the case-change seam (storage/cases) writes them.
 CASE_WRITE = re.compile(
     r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE|COPY)\s+(cases|case_parties|case_events"
-    r"|case_outbox|case_alerts|case_reports)\b", re.IGNORECASE)
-CASE_WRITERS = {f"storage/cases/{m}.py" for m in ("changes", "duty", "timers")}
+    r"|case_outbox|case_alerts|case_reports|case_notifications)\b", re.IGNORECASE)
+CASE_WRITERS = {f"storage/cases/{m}.py" for m in ("changes", "duty", "timers",
+                                                   "notifications")}
 
 
 def sources_of_the_packages() -> list[Path]:

@@ -26,6 +26,7 @@ from rich.panel import Panel
 
 from core.settings import Settings
 from whistle import demo_names as names
+from whistle.demo_reach import Robots, set_up
 from whistle.demo_story import Story
 from whistle.embedded.ports import free_port, port_is_free
 
@@ -132,6 +133,8 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
     if settings.rules_file is None:
         settings = settings.model_copy(update={"rules_file": Path(str(
             resources.files("whistle").joinpath(RULES)))})
+    # the demo's robots (whistle/demo_reach.py) listen on 127.0.0.1
+    settings = settings.model_copy(update={"webhook_allow_private": True})
     port = settings.api_port
     if not port_is_free(port):
         port = free_port()
@@ -141,6 +144,7 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
         whistle = Whistle(ready).start()
         url = whistle.url
         sim: subprocess.Popen[bytes] | None = None
+        robots: Robots | None = None
         try:
             registry = names.localise(Fleet(FleetConfig(elevators=elevators, seed=seed,
                                                         buildings="mixed")).registry(),
@@ -160,6 +164,12 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
                 env=dict(os.environ, WHISTLE_LOG_LEVEL="warning"),
                 stdout=subprocess.DEVNULL, start_new_session=True)
             _print_welcome(console, url, ready.admin_token, state)
+            robots = Robots(console, state["lang"]).start()
+            try:
+                set_up(url, ready.admin_token, state, robots, names.ORGS[state["lang"]][0][0],
+                       names.ORGS[state["lang"]][1][0])
+            except (httpx.HTTPError, KeyError) as exc:  # the demo goes on without them
+                log.warning("demo: people on duty not set up", error=str(exc))
             stop = threading.Event()
             Story(console, url, ready.admin_token, state, registry, stop).start()
             for s in (signal.SIGINT, signal.SIGTERM):
@@ -181,4 +191,6 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
                 except subprocess.TimeoutExpired:
                     sim.kill()
             whistle.stop()
+            if robots is not None:
+                robots.stop()
         console.print("stopped; data kept in " + str(ready.data_dir))

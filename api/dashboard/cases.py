@@ -170,4 +170,6 @@ def case_page(case_id: int, request: Request, conn: ConnDep, settings: SettingsD
     start, end = chart_window(case, now)
     return render(request, "case.html", principal, nav="cases", c=case, elevator=elevator,
                   events=event_rows(conn, case_id), causes=CAUSES, now=now,
-                  chart_start=start, chart_end=end)
+                  chart_start=start, chart_end=end,
+                  notifications=cases.notifications.for_case(conn, case_id=case_id),
+                  party_names={p["org_id"]: p["org_name"] for p in case["parties"]})

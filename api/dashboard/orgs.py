@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from api.dashboard.web import PagePrincipal, PageRoute, render
 from api.deps import ConnDep
 from core.domain import OrgKind, Principal
-from storage import access, registry, responsibility
+from storage import access, registry, responsibility, rosters
 from storage.errors import NotFound
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -57,10 +57,11 @@ def visible_orgs(conn: psycopg.Connection, principal: Principal) -> list[Row]:
 
 @router.get("/orgs")
 def orgs_page(request: Request, conn: ConnDep, principal: PagePrincipal) -> Response:
-    """Every organization the caller sees: kind, district, ended or not."""
+    """Every organization the caller sees: kind, district, ended or not, and how many of
+    its channels to people keep failing."""
     _refuse(principal)
     return render(request, "orgs.html", principal, nav="orgs",
-                  orgs=visible_orgs(conn, principal))
+                  orgs=visible_orgs(conn, principal), failing=rosters.failing_by_org(conn))
 
 
 @router.get("/orgs/{org_id}")

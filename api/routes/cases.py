@@ -136,9 +136,11 @@ def list_cases(conn: ConnDep, principal: PrincipalDep, page: PageDep,
 
 @router.get("/cases/{case_id}")
 def get_case(case_id: int, conn: ConnDep, principal: PrincipalDep) -> dict[str, Any]:
-    """One case with its audit trail (`events`, oldest first)."""
+    """One case with its audit trail (`events`, oldest first) and every message to people's
+    channels (`notifications`: who, when, which channel, delivered or not)."""
     row = cases.get_visible(conn, principal=principal, case_id=case_id)
-    return {**case_out(principal, row), "events": cases.events(conn, case_id=case_id)}
+    return {**case_out(principal, row), "events": cases.events(conn, case_id=case_id),
+            "notifications": cases.notifications.for_case(conn, case_id=case_id)}
 
 
 def _refuse(exc: Refusal) -> HTTPException:

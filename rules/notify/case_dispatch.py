@@ -25,8 +25,9 @@ from prometheus_client import Counter
 from psycopg import Connection
 
 from core.chain import Level
-from rules.notify import messages
+from rules.notify import hold, messages
 from rules.notify.mqtt import AlertPublisher
+from rules.notify.people import PEOPLE_CHANGES, Router
 from rules.notify.storm import Group, StormControl
 from rules.policy import Policy
 from storage import webhooks
@@ -68,11 +69,14 @@ def recipients(*, change: str, case: Row, chain: list[Row]) -> list[tuple[Row, i
 
 class CaseDispatch:
     """The case half of the notifier (its own storm control: case keys never mix with
-    alert keys)."""
+    alert keys); with ``people``, the people on duty of the organizations called are
+    reached through their channels too (:mod:`rules.notify.people`)."""
 
-    def __init__(self, policy: Policy, *, publisher: AlertPublisher | None) -> None:
+    def __init__(self, policy: Policy, *, publisher: AlertPublisher | None,
+                 people: Router | None = None) -> None:
         self.publisher = publisher
         self.storm = StormControl(policy.storm)
+        self.people = people
 
     def run_once(self, conn: Connection, *, now: float, force: bool = False
                  ) -> tuple[int, int]:
@@ -81,19 +85,29 @@ class CaseDispatch:
         rows = changes.claim_outbox(conn, limit=BATCH)
         wanted = sorted({r["case_id"] for r in rows if r["change"] in TELL_SUPERVISION})
         chains = queries.chain(conn, case_ids=wanted) if wanted else {}
+        held = hold.Held(conn, now=datetime.fromtimestamp(now, UTC))
         enqueued = 0
         for row in rows:
-            enqueued += self._handle(conn, row, chains.get(row["case_id"], []), now)
+            enqueued += self._handle(conn, row, chains.get(row["case_id"], []), now, held)
         for group in self.storm.due(now=math.inf if force else now):
             enqueued += self._send_group(conn, group, now)
         return len(rows), enqueued
 
-    def _handle(self, conn: Connection, row: Row, chain: list[Row], now: float) -> int:
+    def _handle(self, conn: Connection, row: Row, chain: list[Row], now: float,
+                held: hold.Held) -> int:
         case = row["case"]
         if self.publisher is not None:
             self.publisher.publish_case(case)
             CASES_PUBLISHED.inc()
         change = row["change"]
+        tells = change in messages.CASE_EVENTS or change == "reminder"
+        if tells and held.case(conn, case, messages.CASE_EVENTS.get(change) or change):
+            return 0
+        if change == "reminder" and self.people is not None:
+            wanted = set((row.get("details") or {}).get("org_ids") or [])
+            orgs = [{"id": p["org_id"], "name": p["org_name"]}
+                    for p in case.get("parties") or [] if p["org_id"] in wanted]
+            self.people.enqueue(conn, case=case, change=change, orgs=orgs, now=now)
         if change not in messages.CASE_EVENTS:
             return 0
         level = int(case.get("level") or 0)
@@ -102,6 +116,8 @@ class CaseDispatch:
             key = ("case", org["id"], change, case.get("site_id"), case.get("kind"))
             if self.storm.offer(key, (case, org, level, org_level), now=now,
                                 ident=case["id"]):
+                if self.people is not None and change in PEOPLE_CHANGES:
+                    self.people.enqueue(conn, case=case, change=change, orgs=[org], now=now)
                 message_id = uuid.uuid4()
                 body = messages.case_single(message_id=message_id, change=change, org=org,
                                             case=case, level=level, now=now)
@@ -120,6 +136,10 @@ class CaseDispatch:
                                      storm_size=group.storm_size, now=now)
         log.info("storm: one grouped case notification", org=org["name"], change=change,
                  cases=len(cases))
+        if self.people is not None and change in PEOPLE_CHANGES:
+            # one message to the people (about the first case), on every case's record
+            self.people.enqueue(conn, case=cases[0], change=change, orgs=[org], now=now,
+                                case_ids=sorted({int(c["id"]) for c in cases}))
         return self._enqueue(conn, body, org, sorted({int(c["id"]) for c in cases}),
                              message_id, now, {"change": change,
                                                "org_level": group.items[0][3],

@@ -17,9 +17,10 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from core.chain import reach
-from rules.notify import messages
+from rules.notify import hold, messages
 from rules.notify.case_dispatch import CaseDispatch
 from rules.notify.mqtt import AlertPublisher
+from rules.notify.people import Router
 from rules.notify.storm import Group, StormControl
 from rules.policy import Policy
 from storage import alerts, webhooks
@@ -71,7 +72,8 @@ class Notifier:
     def __init__(self, pool: ConnectionPool, policy: Policy, *,
                  publisher: AlertPublisher | None, clock: Callable[[], float] = time.time,
                  on_manual_resolve: Callable[[], None] | None = None,
-                 on_enqueued: Callable[[], None] | None = None) -> None:
+                 on_enqueued: Callable[[], None] | None = None,
+                 people: Router | None = None) -> None:
         self.pool = pool
         self.policy = policy
         self.publisher = publisher
@@ -79,7 +81,7 @@ class Notifier:
         self.storm = StormControl(policy.storm)
         self.on_manual_resolve = on_manual_resolve
         self.on_enqueued = on_enqueued
-        self.cases = CaseDispatch(policy, publisher=publisher)
+        self.cases = CaseDispatch(policy, publisher=publisher, people=people)
 
     def run_once(self, *, force: bool = False) -> int:
         """Handle pending outbox rows and due storm groups (all held ones if force); the
@@ -88,13 +90,16 @@ class Notifier:
         manual = False
         enqueued = 0
         with self.pool.connection() as conn, conn.transaction():
+            at = datetime.fromtimestamp(now, UTC)
+            released = hold.release(conn, now=at)  # silences over: what they held goes out
+            held = hold.Held(conn, now=at)
             rows = changes.claim_outbox(conn, limit=BATCH)
             chains = alerts.chain(conn, elevator_ids=sorted(
                 {r["alert"]["elevator_id"] for r in rows})) if rows else {}
             for row in rows:
                 manual = manual or is_manual_resolve(row)
                 enqueued += self._handle(conn, row, chains.get(row["alert"]["elevator_id"], []),
-                                         now)
+                                         now, held)
             for group in self.storm.due(now=math.inf if force else now):
                 enqueued += self._send_group(conn, group, now)
         case_rows = 0
@@ -108,15 +113,16 @@ class Notifier:
                 self.on_manual_resolve()
             if enqueued and self.on_enqueued:
                 self.on_enqueued()
-        return max(len(rows), case_rows)
+        return max(len(rows), case_rows, released and BATCH)
 
-    def _handle(self, conn: Connection, row: Row, chain: list[Row], now: float) -> int:
+    def _handle(self, conn: Connection, row: Row, chain: list[Row], now: float,
+                held: hold.Held) -> int:
         alert = row["alert"]
         if self.publisher is not None:
             self.publisher.publish(alert)
             PUBLISHED.inc()
         change = row["change"]
-        if change not in messages.EVENTS:
+        if change not in messages.EVENTS or held.alert(conn, alert, messages.EVENTS[change]):
             return 0
         n = 0
         for org, org_level in recipients(change=change, alert=alert, details=row["details"],

@@ -40,6 +40,7 @@ EVENTS = {
     "arrived": "alert.arrived",
     "resolved": "alert.resolved",
     "rescue_late": "alert.rescue_late",
+    "unsilenced": "alert.unsilenced",  # a silence that held its notifications is over
 }
 
 
@@ -47,7 +48,7 @@ EVENTS = {
 # report joined or opened it). Other changes (alert_added, noted) go on MQTT only.
 CASE_EVENTS = {change: f"case.{change}" for change in (
     "opened", "escalated", "on_duty", "arrived", "rescued", "resolved", "closed", "cancelled",
-    "reopened", "overdue", "late", "reported")}
+    "reopened", "overdue", "late", "reported", "unsilenced")}
 
 
 def _iso(t: float) -> str:

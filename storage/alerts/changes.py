@@ -26,7 +26,7 @@ from storage.scope import property_org_at
 
 __all__ = ["CLEARED_BY", "WHISTLE", "AlertChange", "acknowledge", "arrive", "claim_outbox",
            "clear", "escalate", "flag_late_rescues", "notified", "raise_or_update", "resolve",
-           "resolve_all_of_elevator", "update"]
+           "resolve_all_of_elevator", "unsilenced", "update"]
 
 Row = dict[str, Any]
 
@@ -178,6 +178,16 @@ def flag_late_rescues(conn: psycopg.Connection, *, now: datetime) -> list[AlertC
 
 
 # --- written by the notifier -----------------------------------------------------------
+def unsilenced(conn: psycopg.Connection, *, alert_id: int, silence_id: int, now: datetime
+               ) -> AlertChange:
+    """A silence covering the alert is over: its notifications, held until now, go out."""
+    details = {"silence_id": silence_id}
+    _event(conn, alert_id=alert_id, action="unsilenced", actor=WHISTLE, at=now,
+           details=details)
+    return _publish(conn, alert_id=alert_id, change="unsilenced", actor=WHISTLE,
+                    details=details)
+
+
 def notified(conn: psycopg.Connection, *, alert_ids: list[int], org_id: int | None,
              details: dict[str, Any], at: datetime | None = None) -> None:
     """Record on each alert's trail that an organization was told (no publication: telling

@@ -15,7 +15,7 @@ from core.cases import AUTO_CLOSE_S, CaseKind
 from storage.cases.changes import WHISTLE, CaseChange, _call, _event, _org, _publish
 from storage.cases.duty import close
 
-__all__ = ["auto_close", "escalate", "flag_late", "flag_overdue"]
+__all__ = ["auto_close", "escalate", "flag_late", "flag_overdue", "remind_due", "unsilenced"]
 
 Row = dict[str, Any]
 
@@ -75,6 +75,61 @@ def flag_overdue(conn: psycopg.Connection, *, now: datetime) -> list[tuple[int, 
         _event(conn, case_id=case_id, action="overdue", actor=WHISTLE, at=now, details=details)
         _publish(conn, case_id=case_id, change="overdue", actor=WHISTLE, details=details)
         out.append((int(case_id), str(kind)))
+    return out
+
+
+def remind_due(conn: psycopg.Connection, *, now: datetime,
+               remind_s: dict[str, float | None]) -> list[CaseChange]:
+    """Parties called on an active case that have not reported for duty, and that the case
+    has not climbed past (its level is not above theirs), are reminded every ``remind_s``
+    of the case's kind (from the call, then from the last reminder): ``reminder`` changes
+    naming them, for the notifier to reach their people again."""
+    kinds = [(k, float(v)) for k, v in remind_s.items() if v]
+    if not kinds:
+        return []
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(
+            "UPDATE case_parties p SET reminded_at = %(now)s, reminders = p.reminders + 1 "
+            "FROM cases c, orgs o, unnest(%(kinds)s::text[], %(secs)s::float8[]) r(kind, secs) "
+            "WHERE c.id = p.case_id AND o.id = p.org_id AND r.kind = c.kind::text "
+            "AND c.state IN ('open', 'on_site') AND p.called_at IS NOT NULL "
+            "AND p.on_duty_at IS NULL AND (p.level IS NULL OR c.level <= p.level) "
+            "AND (o.ended_at IS NULL OR o.ended_at > %(now)s) "
+            "AND coalesce(p.reminded_at, p.called_at) + make_interval(secs => r.secs) "
+            "    <= %(now)s "
+            "RETURNING p.case_id, p.org_id, o.name, p.reminders",
+            {"now": now, "kinds": [k for k, _ in kinds],
+             "secs": [v for _, v in kinds]}).fetchall()
+    by_case: dict[int, list[Row]] = {}
+    for case_id, org_id, name, n in rows:
+        by_case.setdefault(int(case_id), []).append({"id": org_id, "name": name,
+                                                     "reminder": n})
+    out = []
+    for case_id, orgs in sorted(by_case.items()):
+        details = {"orgs": orgs, "org_ids": [o["id"] for o in orgs]}
+        _event(conn, case_id=case_id, action="reminded", actor=WHISTLE, at=now,
+               details=details)
+        out.append(_publish(conn, case_id=case_id, change="reminder", actor=WHISTLE,
+                            details=details))
+    return out
+
+
+def unsilenced(conn: psycopg.Connection, *, alert_ids: list[int], silence_id: int,
+               now: datetime) -> list[CaseChange]:
+    """A silence is over: the active cases gathering those alerts are told again (their
+    notifications were held)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        ids = [int(r[0]) for r in cur.execute(
+            "SELECT DISTINCT c.id FROM cases c JOIN case_alerts ca ON ca.case_id = c.id "
+            "WHERE ca.alert_id = ANY(%s) AND c.state IN ('open', 'on_site') ORDER BY c.id",
+            (alert_ids,)).fetchall()]
+    out = []
+    for case_id in ids:
+        details = {"silence_id": silence_id}
+        _event(conn, case_id=case_id, action="unsilenced", actor=WHISTLE, at=now,
+               details=details)
+        out.append(_publish(conn, case_id=case_id, change="unsilenced", actor=WHISTLE,
+                            details=details))
     return out
 
 

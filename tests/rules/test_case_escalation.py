@@ -17,8 +17,10 @@ from storage import alerts, cases
 from storage.cases import duty
 from tests.builders import Fleet, raise_alert, seed_fleet
 
+# Reminders (issue 15) have tests of their own (tests/rules/test_people_routing.py).
 POLICY = replace(Policy(), step_s={"critical": 60.0, "major": 600.0, "minor": 86400.0,
-                                   "warning": 3 * 86400.0})
+                                   "warning": 3 * 86400.0},
+                 cases={k: replace(v, remind_s=None) for k, v in Policy().cases.items()})
 
 
 @pytest.fixture()
