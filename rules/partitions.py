@@ -82,9 +82,15 @@ class Leases:
     def stop(self) -> None:
         """Stop renewing (the worker releases what it holds)."""
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.close()
+
+    def close(self) -> None:
+        """Close the lease connection."""
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
 
     def _run(self) -> None:
         while not self._stop.is_set():

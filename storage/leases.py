@@ -28,7 +28,9 @@ def heartbeat(conn: psycopg.Connection, owner: str, ttl_s: float) -> int:
         "ON CONFLICT (owner) DO UPDATE SET expires_at = EXCLUDED.expires_at",
         {"o": owner, "ttl": ttl_s})
     conn.execute("DELETE FROM rules_members WHERE expires_at < now() - interval '1 hour'")
-    row = conn.execute("SELECT count(*) FROM rules_members WHERE expires_at > now()").fetchone()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute("SELECT count(*) FROM rules_members WHERE expires_at > now()"
+                          ).fetchone()
     return int(row[0]) if row else 1
 
 
