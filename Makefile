@@ -33,6 +33,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.scale
 
 evaluate: $(STAMP)
 	$(BIN)/whistle evaluate

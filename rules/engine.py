@@ -430,6 +430,10 @@ class Engine:
         t.f[slot, Col.GAP_BONUS] = self._config.engine.restore_gap_s * US
         self._dirty.add(slot)
 
+    def knows(self, elevator_pk: int) -> bool:
+        """Whether set_elevators gave this elevator (and it was not released)."""
+        return elevator_pk in self._slot
+
     def last_event_us(self, elevator_pk: int) -> int | None:
         """Event time of the newest sample processed for an elevator (for replaying)."""
         slot = self._slot.get(elevator_pk)

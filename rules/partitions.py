@@ -27,7 +27,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ import structlog
 from prometheus_client import Gauge
 
 from core.partitions import PARTITIONS, partition_of
+from core.stream import Committed
 from rules.transitions import Transition
 from storage import alerts, feed, leases, rulestate
 from storage.db import connect
@@ -199,15 +200,18 @@ class Owned:
             self.drop(lost)
 
     # --- ownership changes (worker thread) ----------------------------------------------
-    def step(self, conn: psycopg.Connection) -> bool:
+    def step(self, connection: Callable[[], AbstractContextManager[psycopg.Connection]]
+             ) -> bool:
         """Apply what the lease thread decided; True if anything changed."""
         got, lost, surplus = self.lease.changes()
         if lost:
             self.drop(lost)
-        if surplus:
-            self.give_back(conn, set(sorted(self.epochs)[-surplus:]))
-        if got:
-            self.adopt(conn, got)
+        if surplus or got:
+            with connection() as conn:
+                if surplus:
+                    self.give_back(conn, set(sorted(self.epochs)[-surplus:]))
+                if got:
+                    self.adopt(conn, got)
         OWNED.set(len(self.epochs))
         return bool(got or lost or surplus)
 
@@ -257,6 +261,21 @@ class Owned:
         for p, seq, _ in rows:
             ahead[p] = max(seq, ahead.get(p, 0))
         return [body for _, _, body in rows], ahead
+
+    def next_batch(self, connection: Callable[[], AbstractContextManager[psycopg.Connection]]
+                   ) -> tuple[Committed, dict[int, int]] | None:
+        """The next rows of the owned partitions' feed as one batch, with the cursors it
+        moves to; elevators registered a moment ago are loaded first. None: nothing new."""
+        with connection() as conn:
+            bodies, cursors = self.read(conn)
+            if not bodies:
+                return None
+            batch = feed.decode(bodies)
+            engine = self._engine()
+            new = sorted({pk for _e, pk, _m in batch.messages if not engine.knows(pk)})
+            if new:
+                engine.set_elevators(self._infos(rulestate.elevators(conn, new)))
+        return batch, cursors
 
     def write(self, conn: psycopg.Connection, transitions: list[Transition],
               cursors: dict[int, int], apply: Callable[..., Any]) -> None:

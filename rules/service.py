@@ -46,7 +46,7 @@ from rules.inbox import Inbox, Item
 from rules.outbound import Outbound
 from rules.partitions import Leases, Owned
 from rules.policy import Policy, PolicyError
-from storage import alerts, feed, responsibility, rulestate
+from storage import alerts, responsibility, rulestate
 from storage.db import make_pool
 
 log = structlog.get_logger(__name__)
@@ -349,9 +349,8 @@ class RulesService:
         """Adopt, give back, forget partitions as the leases say; then read the feed."""
         assert self.owned is not None and self.leases is not None and self.pool is not None
         ready = self.leases.ready.is_set()
-        with self.pool.connection() as conn:
-            if self.owned.step(conn):
-                self._want_feed.set()
+        if self.owned.step(self.pool.connection):
+            self._want_feed.set()
         if ready:
             self.partitions_ready.set()
         if not self._want_feed.is_set() and time.monotonic() - self._fed_at < FEED_POLL_S:
@@ -359,12 +358,17 @@ class RulesService:
         self._want_feed.clear()
         self._fed_at = time.monotonic()
         for _ in range(20):  # then the timers get their turn
-            with self.pool.connection() as conn:
-                bodies, cursors = self.owned.read(conn)
-            if not bodies:
+            got = self.owned.next_batch(self.pool.connection)
+            if got is None:
                 return
-            batch = feed.decode(bodies)
-            self._apply(self.engine.process(batch, int(self.clock() * 1_000_000)), cursors)
+            batch, cursors = got
+            try:
+                transitions = self.engine.process(batch, int(self.clock() * 1_000_000))
+            except Exception:  # a bug must not hold the partitions back forever
+                JOB_ERRORS.labels("process").inc()
+                log.exception("feed rows not evaluated; skipping them", cursors=cursors)
+                transitions = []
+            self._apply(transitions, cursors)
         self._want_feed.set()
 
     def _tick(self) -> None:
