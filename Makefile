@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 help:
 	@echo "make demo      run Whistle with a simulated fleet (embedded database and broker)"
 	@echo "make test      run the whole test suite"
-	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED"
+	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED; rules scale-out"
 	@echo "make evaluate  detection evaluation over 1,000 simulated elevator-hours"
 	@echo "make lint      ruff, mypy and the import layers (import-linter)"
 
