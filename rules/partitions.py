@@ -99,9 +99,10 @@ class Leases:
                 self.round()
             except psycopg.Error as exc:
                 log.warning("lease round failed; retrying", error=str(exc))
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
+                self.close()
+            except Exception:  # a bug must not end the heartbeat silently
+                log.exception("lease round failed; retrying")
+                self.close()
             self._stop.wait(self.every_s)
 
     def round(self) -> None:
