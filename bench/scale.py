@@ -114,6 +114,7 @@ def run_rules(url: str, mqtt_url: str, work: list[Committed], n: int, k: int,
             while not caught_up(conn):
                 time.sleep(0.02)
             seconds, used = time.perf_counter() - t0, cpu(ps) - cpu0
+            rss_mb = sum(p.memory_info().rss for p in ps) / 2**20
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -121,7 +122,7 @@ def run_rules(url: str, mqtt_url: str, work: list[Committed], n: int, k: int,
                 p.wait(30)
     return {"processes": k, "samples": n, "seconds": round(seconds, 2),
             "samples_per_s": round(n / seconds), "cpu_s": round(used, 2),
-            "cpu_us_per_sample": round(used / n * 1e6, 1)}
+            "cpu_us_per_sample": round(used / n * 1e6, 1), "rss_mb": round(rss_mb, 1)}
 
 
 def feed_cost(url: str, mqtt_url: str, work: list[Committed], n: int) -> dict[str, Any]:

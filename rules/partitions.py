@@ -45,7 +45,8 @@ log = structlog.get_logger(__name__)
 
 OWNED = Gauge("whistle_rules_partitions_owned", "Partitions of elevators this process owns")
 
-FEED_ROWS = 50  # feed rows read per partition per round
+FEED_ROWS = 256  # feed rows read per batch (spread over the partitions owned): a
+# backlog is evaluated in batches of about an ingest batch, so memory stays bounded
 
 
 def new_owner() -> str:
@@ -256,7 +257,8 @@ class Owned:
     # --- the feed -------------------------------------------------------------------------
     def read(self, conn: psycopg.Connection) -> tuple[list[bytes], dict[int, int]]:
         """Feed bodies of the owned partitions after their cursors, and the new cursors."""
-        rows = feed.read(conn, self.cursors, limit=FEED_ROWS)
+        rows = feed.read(conn, self.cursors,
+                         limit=max(2, FEED_ROWS // max(1, len(self.cursors))))
         self.feed_rows += len(rows)
         ahead: dict[int, int] = {}
         for p, seq, _ in rows:
