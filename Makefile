@@ -10,9 +10,9 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 help:
 	@echo "make demo      run Whistle with a simulated fleet (embedded database and broker)"
 	@echo "make test      run the whole test suite"
-	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED"
-	@echo "make bench-soak an hour of whistle serve with 2,000 simulated elevators: RSS and CPU"
+	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED; rules scale-out"
 	@echo "make bench-scale  registry at city scale: bulk import, POST /elevators, fleet page"
+	@echo "make bench-soak an hour of whistle serve with 2,000 simulated elevators: RSS and CPU"
 	@echo "make evaluate  detection evaluation over 1,000 simulated elevator-hours"
 	@echo "make lint      ruff, mypy and the import layers (import-linter)"
 
@@ -35,9 +35,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.rules_scale
 
 bench-soak: $(STAMP)
 	$(BIN)/python -m bench.soak
+
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale
 

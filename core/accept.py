@@ -1,21 +1,21 @@
-"""The one accept path of a wire message: decode, check against the registry, deduplicate.
+"""The one accept path of a wire message: decode, then check against the registry.
 
-Used alike by the ingester (``ingest``), the standalone rules engine (``rules``) and the
-detection evaluation (``evaluation``), so all three refuse and accept exactly the same
-messages:
+Used alike by the ingester (``ingest``) and the detection evaluation (``evaluation``), so
+both refuse and accept exactly the same messages:
 
 1. :class:`WireDecoder` turns (topic, payload) into a :class:`Decoded` message, or a
    refusal with its reason; it never raises.
 2. :func:`accept` checks a decoded message against what the registry says of its
    elevator (registered? load and position within its limits?) and returns an
    :class:`Accepted` message or the :class:`~core.codec.Reject` that refuses it.
-3. :class:`Dedup` drops samples delivered twice, for consumers that do not write to the
-   database (whose unique index on (elevator, ts, seq) is what deduplicates the store).
+
+Duplicates are the store's business: its unique index on (elevator, ts, seq) tells the
+ingester which samples were new, and only those reach the rules (in process, or through
+the rules feed), so no consumer remembers keys of samples it has seen.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +33,8 @@ from core.codec import (
 from core.domain import ElevatorLimits
 
 TOPIC_CACHE_MAX = 100_000  # parsed topics kept (one per elevator and kind in practice)
-DEDUP_KEEP = 4096  # (ts, seq) remembered per elevator by Dedup
 
-__all__ = ["Accepted", "Decoded", "Dedup", "WireDecoder", "accept"]
+__all__ = ["Accepted", "Decoded", "WireDecoder", "accept"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,38 +128,3 @@ def accept(msg: Decoded, limits: ElevatorLimits | None) -> Accepted | Reject | N
         except Reject as rej:
             return rej
     return Accepted(eid, limits.pk, msg.telemetry, msg.state)
-
-
-class Dedup:
-    """Samples seen recently, per elevator, by (ts, seq): for consumers without the store.
-
-    The ingester needs none of this: the database's unique index deduplicates what is
-    stored, and the write reports which samples were new.
-    """
-
-    def __init__(self, keep: int = DEDUP_KEEP) -> None:
-        self.keep = keep
-        self._seen: dict[int, tuple[set[tuple[int, int | None]],
-                                    deque[tuple[int, int | None]]]] = {}
-        self.duplicates = 0
-
-    def fresh(self, pk: int, msg: Telemetry) -> Telemetry | None:
-        """The samples of msg not seen before (None if there are none)."""
-        seen, order = self._seen.setdefault(pk, (set(), deque()))
-        keep_s, keep_t = [], []
-        for sample, ts in zip(msg.samples, msg.ts_us, strict=True):
-            key = (ts, sample.seq)
-            if key in seen:
-                self.duplicates += 1
-                continue
-            seen.add(key)
-            order.append(key)
-            if len(order) > self.keep:
-                seen.discard(order.popleft())
-            keep_s.append(sample)
-            keep_t.append(ts)
-        if not keep_s:
-            return None
-        if len(keep_s) == len(msg.samples):
-            return msg
-        return Telemetry(keep_s, keep_t)

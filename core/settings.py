@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(
         default=None, description="rules TOML: thresholds, profiles, overrides, [escalation]")
     offline_after_s: float = Field(default=90.0, gt=0)
+    rules_lease_s: float = Field(
+        default=15.0, ge=1, le=3600, description=(
+            "a `whistle rules` process that dies hands its partitions of elevators to the "
+            "others within this long (leases last 2/3 of it and are renewed every third)"))
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30,
                                  description="a person's sign-in lasts this long")
     telemetry_retention_days: int = Field(

@@ -57,8 +57,9 @@ class Pipeline:
             HANDOVER_DEPTH)
         self._registry = Registry(settings.database_url)
         self._budget = RejectBudget()
+        # Not in one process with the rules: the committed samples go to the rules feed.
         self._writer = Writer(settings.database_url, prepare=self._prepare,
-                              stopping=self._stop.is_set)
+                              stopping=self._stop.is_set, feed=on_commit is None)
         self._prepare_thread = threading.Thread(target=self._run_prepare,
                                                 name="ingest-prepare", daemon=True)
         self._write_thread = threading.Thread(target=self._run_write, name="ingest-writer",

@@ -4,6 +4,7 @@ database refuses is retried message by message so only the message at fault is r
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ from core.stream import Committed
 from ingest import metrics
 from ingest.prepare import Prepared
 from messaging.subscriber import Inbound
+from storage import feed
 from storage import intake as store
 from storage.db import connect
 from storage.intake import SampleKey
@@ -32,8 +34,9 @@ class Writer:
     """The write thread's side of the pipeline (one connection, autocommit)."""
 
     def __init__(self, url: str, *, prepare: Callable[[list[Inbound]], Prepared],
-                 stopping: Callable[[], bool]) -> None:
+                 stopping: Callable[[], bool], feed: bool = False) -> None:
         self.url = url
+        self.feed = feed  # append what was new to the rules feed, in the same transaction
         self._prepare = prepare
         self._stopping = stopping
         self._conn: psycopg.Connection | None = None
@@ -145,10 +148,14 @@ class Writer:
         harmless: samples already stored are skipped as duplicates."""
         conn = self._connection()
         started = time.perf_counter()
-        written = store.write_telemetry(conn, p.encoded) if p.encoded is not None else None
-        inserted = written.inserted if written is not None else 0
+        with conn.transaction() if self.feed else contextlib.nullcontext():
+            written = store.write_telemetry(conn, p.encoded) if p.encoded is not None else None
+            inserted = written.inserted if written is not None else 0
+            store.write_connection_events(conn, p.events)
+            committed = self._committed(p, written)
+            if self.feed:  # the owner of each partition reads it (storage/feed.py)
+                feed.append(conn, committed)
         store.write_rejects(conn, p.rejects)
-        store.write_connection_events(conn, p.events)
         self._write_latest(conn, p.latest)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCHES.inc()
@@ -164,9 +171,14 @@ class Writer:
         if p.rejects:
             log.info("messages rejected", count=len(p.rejects),
                      first=f"{p.rejects[0].topic}: {p.rejects[0].reason}: {p.rejects[0].detail}")
+        return committed
+
+    @staticmethod
+    def _committed(p: Prepared, written: store.Written | None) -> Committed:
         accepted = p.accepted
-        if inserted < len(p.batch):  # something was a duplicate: hand over each sample once
-            accepted = _new_only(accepted, written.duplicates if written else frozenset())
+        if written is not None and written.inserted < len(p.batch):
+            # something was a duplicate: hand over each sample once
+            accepted = _new_only(accepted, written.duplicates)
         return Committed(accepted, p.states)
 
 

@@ -9,7 +9,7 @@ record) and clears when maintenance is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,10 +66,14 @@ def evaluate(*, elevators: Iterable[dict[str, Any]], now: datetime,
     return changes
 
 
-def check(conn: psycopg.Connection, *, policy: Policy, now: datetime) -> list[AlertChange]:
-    """Apply the calendar rules to every elevator now; what changed."""
+def check(conn: psycopg.Connection, *, policy: Policy, now: datetime,
+          keep: Callable[[int], bool] | None = None) -> list[AlertChange]:
+    """Apply the calendar rules to every elevator (whose pk ``keep`` keeps) now; what
+    changed."""
     changes = evaluate(elevators=records.calendar(conn), now=now,
                        maintenance_every_s=policy.maintenance_every_s)
+    if keep is not None:
+        changes = [t for t in changes if keep(t.elevator_pk)]
     if not changes:
         return []
     return lifecycle.apply(conn, transitions=changes, now=now, rescue=policy.rescue,

@@ -43,15 +43,7 @@ from rules.columns import Columns, columns_of
 from rules.detectors.base import US, Alerts, Decision
 from rules.parameters import ElevatorInfo, Parameters
 from rules.rounds import Fleet, run_late, run_rounds
-from rules.state import (
-    KIND_INDEX,
-    KINDS,
-    MODE_CODES,
-    Col,
-    KindCol,
-    Memory,
-    Table,
-)
+from rules.state import KIND_INDEX, KINDS, MODE_CODES, Col, KindCol, Memory, Table
 from rules.state import apply as apply_blob
 from rules.state import decode as decode_blob
 from rules.state import encode as encode_blob
@@ -81,7 +73,8 @@ class Engine:
         self._dirty: set[int] = set()
         self._pending: list[Decision] = []
         self._restored: dict[int, bytes] = {}
-        self._retired: set[int] = set()  # slots of decommissioned elevators
+        self._retired: set[int] = set()  # slots of decommissioned elevators (or free)
+        self._free: set[int] = set()  # slots of released elevators, to reuse
         self.unknown_pks: set[int] = set()  # telemetry of elevators set_elevators never gave
         self.samples = 0
         self.late_samples = 0
@@ -102,12 +95,7 @@ class Engine:
         for info in elevators:
             slot = self._slot.get(info.pk)
             if slot is None:
-                slot = len(self._info)
-                self._grow(slot + 1)
-                self._slot[info.pk] = slot
-                self._info.append(info)
-                self._memory.append(Memory())
-                self._table.reset(slot)
+                slot = self._new_slot(info)
                 self.unknown_pks.discard(info.pk)
                 self._resolve(slot)
                 self._table.f[slot, Col.SEALED] = float(info.sealed)
@@ -133,6 +121,33 @@ class Engine:
                 self._dirty.add(slot)
                 if not info.sealed:
                     self._unsealed(slot)
+
+    def _new_slot(self, info: ElevatorInfo) -> int:
+        if self._free:
+            slot = self._free.pop()
+            self._retired.discard(slot)
+            self._info[slot], self._memory[slot] = info, Memory()
+        else:
+            slot = len(self._info)
+            self._grow(slot + 1)
+            self._info.append(info)
+            self._memory.append(Memory())
+        self._slot[info.pk] = slot
+        self._table.reset(slot)
+        return slot
+
+    def release(self, pks: Iterable[int]) -> None:
+        """Forget elevators (another process owns them now); their slots are reused."""
+        for pk in pks:
+            self._restored.pop(pk, None)
+            slot = self._slot.pop(pk, None)
+            if slot is not None:
+                self._table.reset(slot)
+                self._memory[slot] = Memory()
+                self._retired.add(slot)
+                self._free.add(slot)
+                self._dirty.discard(slot)
+        self._pending = [d for d in self._pending if d.slot not in self._free]
 
     def _retire(self, slot: int) -> None:
         """A decommissioned elevator: nothing open, nothing pending, nothing raised again."""
@@ -373,15 +388,20 @@ class Engine:
         self._dirty.add(slot)
 
     # -- persistence ------------------------------------------------------------------------
-    def snapshot(self, only_dirty: bool = False) -> dict[int, bytes]:
-        """Per-elevator state blobs (msgpack) by pk; only those changed since the last call
-        with only_dirty, else all. Either way the dirty set is emptied."""
-        slots = sorted(self._dirty) if only_dirty else range(len(self._info))
+    def snapshot(self, only_dirty: bool = False, pks: Iterable[int] | None = None
+                 ) -> dict[int, bytes]:
+        """Per-elevator state blobs (msgpack) by pk: of ``pks`` (they are no longer dirty),
+        or changed since the last call with only_dirty, or all (the dirty set is emptied)."""
+        if pks is not None:
+            slots = [self._slot[pk] for pk in pks if pk in self._slot]
+            self._dirty.difference_update(slots)
+        else:
+            slots = sorted(self._dirty) if only_dirty else [
+                s for s in range(len(self._info)) if s not in self._free]
+            self._dirty.clear()
         horizon = self._config.engine.late_tolerance_s * US
-        out = {self._info[s].pk: encode_blob(self._table, s, self._info[s].pk,
-                                             self._memory[s], horizon) for s in slots}
-        self._dirty.clear()
-        return out
+        return {self._info[s].pk: encode_blob(self._table, s, self._info[s].pk,
+                                              self._memory[s], horizon) for s in slots}
 
     def restore(self, blobs: dict[int, bytes]) -> None:
         """Load state saved by snapshot(); blobs of unknown elevators wait for set_elevators.
@@ -410,6 +430,10 @@ class Engine:
         t.f[slot, Col.GAP_BONUS] = self._config.engine.restore_gap_s * US
         self._dirty.add(slot)
 
+    def knows(self, elevator_pk: int) -> bool:
+        """Whether set_elevators gave this elevator (and it was not released)."""
+        return elevator_pk in self._slot
+
     def last_event_us(self, elevator_pk: int) -> int | None:
         """Event time of the newest sample processed for an elevator (for replaying)."""
         slot = self._slot.get(elevator_pk)
@@ -420,5 +444,5 @@ class Engine:
     @property
     def elevators(self) -> list[ElevatorInfo]:
         """The elevators the engine knows."""
-        return list(self._info)
+        return [info for s, info in enumerate(self._info) if s not in self._free]
 

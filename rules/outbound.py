@@ -24,6 +24,7 @@ from rules.policy import Policy
 from storage import outbox
 from storage.cases import CASES_CHANNEL
 from storage.db import connect
+from storage.feed import FEED_CHANNEL
 
 __all__ = ["Outbound"]
 
@@ -47,8 +48,10 @@ class Outbound:
     def __init__(self, settings: Settings, pool: ConnectionPool, policy: Policy, *,
                  clock: Callable[[], float], guard: Guard, mqtt: bool,
                  on_manual_resolve: Callable[[], None],
-                 on_registry_change: Callable[[dict[str, Any]], None]) -> None:
+                 on_registry_change: Callable[[dict[str, Any]], None],
+                 on_feed: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        self.on_feed = on_feed  # standalone: new rows in the rules feed
         self.policy = policy
         self.guard = guard
         self.on_registry_change = on_registry_change
@@ -132,7 +135,8 @@ class Outbound:
             try:
                 with connect(self.settings.database_url, autocommit=True) as conn:
                     outbox.listen(conn, outbox.ALERTS_CHANNEL, CASES_CHANNEL,
-                                  outbox.REGISTRY_CHANNEL)
+                                  outbox.REGISTRY_CHANNEL,
+                                  *([FEED_CHANNEL] if self.on_feed else []))
                     self.listening.set()
                     # Whatever happened while not listening is picked up by the timers.
                     while not self.stop_event.is_set():
@@ -141,6 +145,8 @@ class Outbound:
                                 self.wake_notifier.set()
                             elif channel == outbox.REGISTRY_CHANNEL:
                                 self.on_registry_change(payload)
+                            elif channel == FEED_CHANNEL and self.on_feed is not None:
+                                self.on_feed()
             except psycopg.Error as exc:
                 self.listening.clear()
                 log.warning("LISTEN connection lost; reconnecting", error=str(exc))

@@ -2,17 +2,22 @@
 notifications, with the threads and timers that drive them.
 
 Threads:
-- *worker*: the only thread that touches the engine. It takes telemetry batches (from its
-  own MQTT subscription, or from the ingester through :meth:`RulesService.feed`), turns
-  them into transitions and alerts, and runs the timers: engine tick (offline), escalation
-  and late rescues, calendar rules, elevator refresh, rule-state persistence.
+- *worker*: the only thread that touches the engine. It takes telemetry batches (from the
+  ingester through :meth:`RulesService.feed` in one process, or from the rules feed of the
+  partitions it owns when standalone), turns them into transitions and alerts, and runs
+  the timers: engine tick (offline), escalation and late rescues, calendar rules, elevator
+  refresh, rule-state persistence.
 - *notifier*: drains the alert outbox: MQTT ``lift/{id}/alerts`` and webhook messages.
 - *sender*: delivers webhook attempts that are due (a small pool of HTTP workers).
 - *listener*: LISTENs on PostgreSQL so changes made by other processes (the API: acks,
-  resolves, seals, maintenance) wake the right thread at once.
+  resolves, seals, maintenance; new rows in the feed) wake the right thread at once.
+- *leases* (standalone only): the partitions this process owns (:mod:`rules.partitions`).
 
-Standalone (``whistle rules``) messages are acknowledged to the broker only after the
-transitions they caused are committed.
+Standalone (``whistle rules``, any number of them) each process evaluates the elevators of
+the partitions it leases, and a feed row's cursor moves in the fenced transaction that
+writes the alerts it caused. Escalation, case timers and the outbox are shared safely by
+every process (``FOR UPDATE SKIP LOCKED``); the engine's timers and the calendar rules run
+for owned elevators only.
 """
 
 from __future__ import annotations
@@ -31,14 +36,15 @@ import structlog
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
-from core.domain import ElevatorLimits, Severity
+from core.domain import Severity
+from core.partitions import PARTITIONS, partition_of
 from core.settings import Settings
 from core.stream import Committed
-from messaging.subscriber import Subscriber
 from rules import calendar, escalation, lifecycle
 from rules.housekeeping import Housekeeper
 from rules.inbox import Inbox, Item
 from rules.outbound import Outbound
+from rules.partitions import Leases, Owned
 from rules.policy import Policy, PolicyError
 from storage import alerts, responsibility, rulestate
 from storage.db import make_pool
@@ -51,6 +57,7 @@ ENGINE_LAG = Gauge("whistle_rules_engine_lag_seconds",
 JOB_ERRORS = Counter("whistle_rules_job_errors", "Failed runs of a rules job", ["job"])
 
 RETRY_S = 1.0
+FEED_POLL_S = 1.0  # the feed is read at least this often without a NOTIFY
 
 EngineFactory = Callable[[list[Any]], Any]
 
@@ -81,13 +88,14 @@ class RulesService:
         self._changed: dict[int, set[str]] = {}  # elevator pk -> registry changes to load
         self._worker: threading.Thread | None = None
         self._elevators: dict[str, Any] = {}  # elevator id -> engine info
-        self._limits: dict[str, ElevatorLimits] = {}
-        self.inbox = Inbox(limits=self._limits_of,
-                           refresh=lambda: self._guard("refresh", self._refresh),
-                           stopping=self._stop.is_set)
+        self.inbox = Inbox(stopping=self._stop.is_set)
         self.pool: ConnectionPool | None = None
         self.engine: Any = None
-        self.subscriber: Subscriber | None = None
+        self.leases: Leases | None = None  # standalone: partitions leased
+        self.owned: Owned | None = None
+        self._want_feed = threading.Event()
+        self._fed_at = 0.0
+        self.partitions_ready = threading.Event()
         self.outbound: Outbound | None = None
         self.housekeeper: Housekeeper | None = None
         self.started = threading.Event()
@@ -115,27 +123,38 @@ class RulesService:
                              decommissioned=bool(r.get("decommissioned"))) for r in rows]
 
     def _load_elevators(self, conn: psycopg.Connection) -> list[Any] | None:
-        """Registry rows as engine infos; None if nothing changed since last time."""
-        rows = rulestate.elevators(conn)
+        """Registry rows (of the partitions owned, standalone) as engine infos; None if
+        nothing changed since last time."""
+        rows = rulestate.elevators(conn, partitions=None if self.owned is None else (
+            PARTITIONS, sorted(self.owned.epochs)))
         infos = self._infos(rows)
         if self._elevators and list(self._elevators.values()) == infos:
             return None
         self._elevators = {r["id"]: info for r, info in zip(rows, infos, strict=True)}
-        self._limits = {r["id"]: _limits(r) for r in rows}
         return infos
 
     # --- life cycle ---------------------------------------------------------------------
     def start(self, external_feed: bool = False) -> None:
-        """Load state, start the threads; subscribe to MQTT unless fed by the ingester."""
+        """Load state, start the threads. Fed by the ingester, this process evaluates every
+        elevator; standalone, those of the partitions it leases, read from the feed."""
         assert self.settings.database_url is not None, "the database URL is not set"
         self.pool = make_pool(self.settings.database_url, name="rules", max_size=10)
+        blobs: dict[int, bytes] = {}
         with self.pool.connection() as conn:
-            infos = self._load_elevators(conn) or []
-            self.engine = self._make_engine(infos)
-            blobs = rulestate.load(conn)
-            if blobs:
-                self.engine.restore(blobs)
-            self.engine.sync_open(alerts.open_keys(conn))
+            if external_feed:
+                infos = self._load_elevators(conn) or []
+                self.engine = self._make_engine(infos)
+                blobs = rulestate.load(conn)
+                if blobs:
+                    self.engine.restore(blobs)
+                self.engine.sync_open(alerts.open_keys(conn))
+            else:  # elevators come with the partitions this process leases
+                infos = []
+                self.engine = self._make_engine(infos)
+                self.leases = Leases(self.settings.database_url,
+                                     lease_s=self.settings.rules_lease_s,
+                                     on_change=self.inbox.wake)
+                self.owned = Owned(self.leases, engine=lambda: self.engine, infos=self._infos)
         if self.rules_file is not None and self._engine_factory is None:
             from rules.thresholds import Watcher
 
@@ -145,7 +164,8 @@ class RulesService:
         self.outbound = Outbound(self.settings, self.pool, self.policy, clock=self.clock,
                                  guard=self._guard, mqtt=self._use_mqtt,
                                  on_manual_resolve=self._want_sync.set,
-                                 on_registry_change=self._registry_changed)
+                                 on_registry_change=self._registry_changed,
+                                 on_feed=None if external_feed else self._feed_arrived)
         self.outbound.start()
         if self.settings.database_url is not None and self._engine_factory is None:
             self.housekeeper = Housekeeper(self.settings)
@@ -153,35 +173,43 @@ class RulesService:
         self._worker = threading.Thread(target=self._work, name="whistle-rules-worker",
                                         daemon=True)
         self._worker.start()
-        if not external_feed and self._use_mqtt:
-            self.subscriber = Subscriber(
-                self.settings, self.inbox.on_inbound,
-                client_id=f"{self.settings.mqtt_client_id}-rules", share_group="")
-            self.subscriber.start()
+        if self.leases is not None:
+            self.leases.start()
         self.started.set()
         log.info("rules service started", external_feed=external_feed)
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
-        """True once started, listening, and subscribed (when standalone)."""
+        """True once started, listening, and (standalone) past a first round of leases."""
         deadline = time.monotonic() + timeout
         if not self.started.wait(timeout):
             return False
         assert self.outbound is not None
         if not self.outbound.listening.wait(max(0.0, deadline - time.monotonic())):
             return False
-        if self.subscriber is not None:
-            return self.subscriber.subscribed.wait(max(0.0, deadline - time.monotonic()))
+        if self.leases is not None:
+            return self.partitions_ready.wait(max(0.0, deadline - time.monotonic()))
         return True
 
     def stop(self) -> None:
-        """Stop receiving, finish what was handed over, save the rule state, close."""
-        if self.subscriber is not None:
-            self.subscriber.stop()  # unacknowledged messages stay at the broker
+        """Finish what was handed over, save the rule state (and give the partitions back
+        at once, standalone), close."""
+        if self.leases is not None:
+            self.leases.stop()
         self._stop.set()
         self.inbox.wake()
         if self._worker is not None:
             self._worker.join(15)
-        if self.engine is not None and self.pool is not None:
+        if self.owned is not None and self.pool is not None:
+            owned, pool = self.owned, self.pool
+
+            def leave() -> None:
+                with pool.connection() as conn:
+                    owned.leave(conn)
+
+            self._guard("persist", leave)
+            assert self.leases is not None
+            self._guard("leave", self.leases.leave)
+        elif self.engine is not None and self.pool is not None:
             self._guard("persist", lambda: self._persist(only_dirty=False))
         if self.outbound is not None:
             self.outbound.stop()
@@ -196,8 +224,9 @@ class RulesService:
         """Take a committed batch from the ingester (see :meth:`rules.inbox.Inbox.feed`)."""
         self.inbox.feed(committed)
 
-    def _limits_of(self, elevator_id: str) -> ElevatorLimits | None:
-        return self._limits.get(elevator_id)
+    def _feed_arrived(self) -> None:
+        self._want_feed.set()
+        self.inbox.wake()
 
     def _registry_changed(self, payload: dict[str, Any]) -> None:
         """A NOTIFY of the registry: load the elevator it names (or everything)."""
@@ -216,10 +245,11 @@ class RulesService:
             changed, self._changed = self._changed, {}
         with self.pool.connection() as conn:
             rows = rulestate.elevators(conn, sorted(changed))
+        if self.owned is not None:
+            rows = [r for r in rows if self.owned.owns(r["pk"])]
         infos = self._infos(rows)
         for r, info in zip(rows, infos, strict=True):
             self._elevators[r["id"]] = info
-            self._limits[r["id"]] = _limits(r)
         if infos:
             self.engine.set_elevators(infos)
         if any(kinds - {"registered"} for kinds in changed.values()):
@@ -244,7 +274,7 @@ class RulesService:
             wait = min(due.values()) - now
             items = self.inbox.take(0.0 if self._stop.is_set() else min(wait, 0.5))
             if self._stop.is_set():
-                # Handed-over batches are processed; MQTT ones will be redelivered.
+                # Handed-over batches are processed; feed rows wait for the next owner.
                 committed = [i for i in items if i[0] == "committed"]
                 if committed:
                     self._guard("process", functools.partial(self._process, committed))
@@ -253,6 +283,8 @@ class RulesService:
                 continue
             if items:
                 self._guard("process", functools.partial(self._process, items))
+            if self.owned is not None:
+                self._guard("partitions", self._partitions)
             if self._want_sync.is_set():
                 self._want_sync.clear()
                 self._guard("sync", self._sync)
@@ -275,17 +307,23 @@ class RulesService:
             JOB_ERRORS.labels(name).inc()
             log.exception("rules job failed", job=name)
 
-    def _apply(self, transitions: Iterable[Any]) -> None:
-        """Write transitions, retrying while the database is unavailable."""
+    def _apply(self, transitions: Iterable[Any], cursors: dict[int, int] | None = None) -> None:
+        """Write transitions (fenced, with the feed cursors they go with, standalone),
+        retrying while the database is unavailable."""
         transitions = list(transitions)
-        if not transitions:
+        if not transitions and not cursors:
             return
         assert self.pool is not None
         while True:
             try:
                 with self.pool.connection() as conn:
-                    lifecycle.apply(conn, transitions=transitions, now=_now_dt(self.clock()),
-                                    rescue=self.policy.rescue, cases=self.policy.cases)
+                    write = functools.partial(
+                        lifecycle.apply, conn, now=_now_dt(self.clock()),
+                        rescue=self.policy.rescue, cases=self.policy.cases)
+                    if self.owned is not None:
+                        self.owned.write(conn, transitions, cursors or {}, write)
+                    else:
+                        write(transitions=transitions)
                 break
             except psycopg.OperationalError as exc:
                 if self._stop.is_set():
@@ -299,14 +337,39 @@ class RulesService:
             self.outbound.wake_notifier.set()
 
     def _process(self, items: list[Item]) -> None:
-        committed, inbound = self.inbox.batch(items)
+        committed = self.inbox.batch(items)
         oldest = min((i[2] for i in items if len(i) > 2), default=None)
         if committed.messages or committed.states:
             self._apply(self.engine.process(committed, int(self.clock() * 1_000_000)))
         if oldest is not None:
             ENGINE_LAG.set(time.monotonic() - oldest)
-        if inbound and self.subscriber is not None:
-            self.subscriber.ack(inbound)
+
+    # --- standalone: partitions and their feed ------------------------------------------
+    def _partitions(self) -> None:
+        """Adopt, give back, forget partitions as the leases say; then read the feed."""
+        assert self.owned is not None and self.leases is not None and self.pool is not None
+        ready = self.leases.ready.is_set()
+        if self.owned.step(self.pool.connection):
+            self._want_feed.set()
+        if ready:
+            self.partitions_ready.set()
+        if not self._want_feed.is_set() and time.monotonic() - self._fed_at < FEED_POLL_S:
+            return
+        self._want_feed.clear()
+        self._fed_at = time.monotonic()
+        for _ in range(20):  # then the timers get their turn
+            got = self.owned.next_batch(self.pool.connection)
+            if got is None:
+                return
+            batch, cursors = got
+            try:
+                transitions = self.engine.process(batch, int(self.clock() * 1_000_000))
+            except Exception:  # a bug must not hold the partitions back forever
+                JOB_ERRORS.labels("process").inc()
+                log.exception("feed rows not evaluated; skipping them", cursors=cursors)
+                transitions = []
+            self._apply(transitions, cursors)
+        self._want_feed.set()
 
     def _tick(self) -> None:
         self._apply(self.engine.tick(int(self.clock() * 1_000_000)))
@@ -327,16 +390,29 @@ class RulesService:
     def _calendar(self) -> None:
         assert self.pool is not None
         with self.pool.connection() as conn:
-            changed = calendar.check(conn, policy=self.policy, now=_now_dt(self.clock()))
+            if self.owned is not None:  # only for the elevators of the partitions held
+                with self.owned.fenced(conn) as allowed:
+                    changed = calendar.check(
+                        conn, policy=self.policy, now=_now_dt(self.clock()),
+                        keep=lambda pk: partition_of(pk) in allowed)
+            else:
+                changed = calendar.check(conn, policy=self.policy, now=_now_dt(self.clock()))
         if changed:
             self._wake_notifier()
 
     def _persist(self, *, only_dirty: bool) -> None:
         assert self.pool is not None
         blobs = self.engine.snapshot(only_dirty=only_dirty)
-        if blobs:
-            with self.pool.connection() as conn:
+        if not blobs:
+            return
+        with self.pool.connection() as conn:
+            if self.owned is None:
                 rulestate.save(conn, blobs=blobs, now=_now_dt(self.clock()))
+                return
+            with self.owned.fenced(conn) as allowed:  # never over a new owner's state
+                rulestate.save(conn, blobs={pk: b for pk, b in blobs.items()
+                                            if partition_of(pk) in allowed},
+                               now=_now_dt(self.clock()))
 
     def _reload(self, config: Any) -> None:
         """A new version of the rules file: thresholds now, escalation delays too."""
@@ -360,6 +436,8 @@ class RulesService:
         with self.pool.connection() as conn:
             infos = self._load_elevators(conn)
             counts = dict(alerts.open_counts(conn))
+            if self.owned is not None:
+                self.owned.trim(conn)  # feed rows every owner has passed
         if infos is not None:
             self.engine.set_elevators(infos)
         for severity in Severity:
@@ -370,8 +448,3 @@ class RulesService:
         with self.pool.connection() as conn:
             self.engine.sync_open(alerts.open_keys(conn))
 
-
-def _limits(row: dict[str, Any]) -> ElevatorLimits:
-    return ElevatorLimits(row["pk"], float(row["rated_load_kg"]), float(row["travel_m"]),
-                          tuple(float(x) for x in row["landings_m"]),
-                          bool(row.get("decommissioned")))

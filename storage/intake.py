@@ -77,8 +77,9 @@ def write_telemetry(conn: psycopg.Connection, enc: Encoded) -> Written:
     inserted = 0
     duplicates: set[SampleKey] = set()
     if enc.rows:
-        try:
-            with conn.cursor() as cur, cur.copy(_COPY.format(table="telemetry")) as copy:
+        try:  # a transaction of its own, or a savepoint in the caller's
+            with conn.transaction(), conn.cursor() as cur, \
+                    cur.copy(_COPY.format(table="telemetry")) as copy:
                 copy.write(enc.copy_data)
             inserted = enc.rows
         except psycopg.errors.UniqueViolation:

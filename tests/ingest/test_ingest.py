@@ -10,9 +10,11 @@ import httpx
 import psycopg
 import pytest
 
+from core.partitions import partition_of
 from core.settings import Settings
 from core.stream import Committed
 from ingest import Ingester
+from storage import feed
 from tests.builders import register_fleet, sample
 from tests.helpers import ApiServer, Publisher, now_ms, wait_until
 
@@ -127,6 +129,40 @@ def test_the_rules_get_each_committed_sample_once_and_never_a_redelivery(
     expected = [("L1", (t0 + i) * 1000, i) for i in range(7)] + [("L1", (t0 + 999) * 1000, 999)]
     assert sorted(handed) == sorted(expected)
     assert states == [("L1", "online")]
+
+
+def test_a_standalone_ingester_writes_each_new_sample_once_to_the_rules_feed(
+        ingester: Ingester, settings: Settings, fleet: dict[str, int], pub: Publisher,
+        db: psycopg.Connection) -> None:
+    """No rules in this process: what was new goes to the feed, per partition, in the
+    telemetry transaction, numbered without gaps (what `whistle rules` processes read)."""
+    t0 = now_ms() - 10_000
+    batch = [sample(t0 + i, i) for i in range(5)]
+    pub.publish(topic(settings, "L1"), batch)
+    pub.publish(topic(settings, "L2"), batch[:2])
+    wait_until(lambda: rows(db) == 7)
+    pub.publish(topic(settings, "L1"), batch)  # redelivered whole
+    pub.publish(topic(settings, "L1"), [batch[1], sample(t0 + 5, 5)])  # one old, one new
+    pub.publish(topic(settings, "L1", "state"), {"state": "online", "ts": t0})
+    pub.publish(topic(settings, "L1"), sample(t0 + 999, 999))  # a marker sent last
+
+    def fed() -> list[tuple[int, int, int | None]]:
+        bodies = [bytes(r[0]) for r in db.execute(
+            "SELECT body FROM rules_feed ORDER BY partition, seq").fetchall()]
+        got = feed.decode(bodies)
+        return [(pk, ts, s.seq) for _eid, pk, msg in got.messages
+                for s, ts in zip(msg.samples, msg.ts_us, strict=True)]
+
+    wait_until(lambda: (fleet["L1"], (t0 + 999) * 1000, 999) in fed(), message="the marker")
+    expected = ([(fleet["L1"], (t0 + i) * 1000, i) for i in (*range(6), 999)]
+                + [(fleet["L2"], (t0 + i) * 1000, i) for i in range(2)])
+    assert sorted(fed()) == sorted(expected)
+    for part in {partition_of(fleet["L1"]), partition_of(fleet["L2"])}:
+        seqs = [r[0] for r in db.execute(
+            "SELECT seq FROM rules_feed WHERE partition = %s ORDER BY seq", (part,))]
+        assert seqs == list(range(1, len(seqs) + 1))
+    states = feed.decode([bytes(r[0]) for r in db.execute("SELECT body FROM rules_feed")]).states
+    assert [(eid, state) for eid, _pk, state, _ts in states] == [("L1", "online")]
 
 
 def test_a_mixed_batch_with_a_duplicate_keeps_the_new_samples(

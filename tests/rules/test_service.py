@@ -1,5 +1,5 @@
 """The rules service as a whole: fed by the ingester (with a tiny fake engine) and
-standalone on MQTT with the real engine, end to end: alerts raised, published, escalated,
+standalone on the rules feed with the real engine, end to end: alerts raised, published, escalated,
 resolved by hand (the engine is told), cleared, and the rule state saved and restored."""
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import psycopg
 import pytest
 
 from core.codec import Sample, Telemetry
+from core.partitions import PARTITIONS
 from core.stream import Committed
+from ingest import Ingester
 from rules import RulesService, lifecycle
 from rules.policy import Policy, Rescue, Timers
 from rules.transitions import Transition
@@ -171,10 +173,16 @@ def test_standalone_with_the_real_engine_end_to_end(settings, db, fleet, mqtt_ur
     sub.connect(host, port)
     sub.loop_start()
     pub = Publisher(mqtt_url)
+    # Standalone: the ingester writes what was new to the rules feed, which the rules
+    # process reads for the partitions it leases (here all of them).
+    ingester = Ingester(settings)
+    ingester.start()
     service = RulesService(settings, policy=FAST, rules_file=rules_file)
     service.start()
     try:
+        assert ingester.wait_subscribed(10)
         assert service.wait_ready(15)
+        assert service.owned is not None and len(service.owned.epochs) == PARTITIONS
         wait_until(lambda: ready, 10, message="the alerts subscription")
         topic = settings.topic("lift/E1/telemetry")
         t = int(time.time() * 1000)
@@ -218,9 +226,13 @@ def test_standalone_with_the_real_engine_end_to_end(settings, db, fleet, mqtt_ur
         last = service.engine.last_event_us(pk)
     finally:
         service.stop()
+        ingester.stop()
         pub.close()
         sub.disconnect()
         sub.loop_stop()
+    # stopped: its partitions were given back at once, with their state
+    assert db.execute("SELECT count(*) FROM rules_partitions WHERE owner IS NOT NULL"
+                      ).fetchone() == (0,)
     assert db.execute("SELECT count(*) FROM rule_state WHERE elevator_pk = %s",
                       (pk,)).fetchone() == (1,)
     again = RulesService(settings, policy=FAST, rules_file=rules_file, mqtt=False)
