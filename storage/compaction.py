@@ -21,9 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+import structlog
 
 from storage import partitions, rollup
 from storage.partitions import BLOCKS, MINUTES, RAW
+
+log = structlog.get_logger(__name__)
 
 COMPACT_AFTER = timedelta(days=1)
 AROUND_ALERT = timedelta(minutes=5)
@@ -91,12 +94,16 @@ def compact(conn: psycopg.Connection[Any], *, now: datetime,
     for name, lo, hi in partitions.partitions(conn, RAW):
         if hi > cutoff:
             continue
-        partitions.ensure(conn, BLOCKS, lo)
-        with conn.transaction():
-            _compression(conn)
-            n = _count(conn, flat(name), {})
-            conn.execute(merge(BLOCKS.parent, flat(name)))
-            partitions.drop(conn, name)
+        try:
+            partitions.ensure(conn, BLOCKS, lo)
+            with conn.transaction():
+                _compression(conn)
+                n = _count(conn, flat(name), {})
+                conn.execute(merge(BLOCKS.parent, flat(name)))
+                partitions.drop(conn, name)
+        except psycopg.errors.LockNotAvailable:
+            log.warning("partition not compacted: table busy; next sweep", partition=name)
+            continue
         done += n
         if progress is not None:
             progress("telemetry compacted", n)
@@ -149,7 +156,11 @@ def expire(conn: psycopg.Connection[Any], *, now: datetime, telemetry_days: int,
     for family in (RAW, BLOCKS):
         for name, _, hi in partitions.partitions(conn, family):
             if hi <= cutoff:
-                count("telemetry", _expire(conn, name, "true", {}))
+                try:
+                    count("telemetry", _expire(conn, name, "true", {}))
+                except psycopg.errors.LockNotAvailable:
+                    log.warning("partition not dropped: table busy; next sweep", partition=name)
+                    continue
                 count("telemetry_partitions", 1)
     count("telemetry", _expire(conn, RAW.default, "ts < %(cutoff)s", {"cutoff": cutoff}))
     count("telemetry", _expire(conn, BLOCKS.default, "b.hour + interval '1 hour' <= %(cutoff)s",
@@ -167,9 +178,13 @@ def expire(conn: psycopg.Connection[Any], *, now: datetime, telemetry_days: int,
     rollup_cutoff = now - timedelta(days=rollup_days)
     for name, _, hi in partitions.partitions(conn, MINUTES):
         if hi <= rollup_cutoff:
-            with conn.transaction():
-                row = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()
-                partitions.drop(conn, name)
+            try:
+                with conn.transaction():
+                    row = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+                    partitions.drop(conn, name)
+            except psycopg.errors.LockNotAvailable:
+                log.warning("partition not dropped: table busy; next sweep", partition=name)
+                continue
             count("telemetry_minutes", int(row[0]) if row else 0)
     count("telemetry_minutes", conn.execute(
         f"DELETE FROM {MINUTES.default} WHERE minute < %s", (rollup_cutoff,)).rowcount)

@@ -17,7 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import structlog
 from psycopg.rows import tuple_row
+
+log = structlog.get_logger(__name__)
 
 AHEAD_DAYS = 3  # raw partitions exist this many days ahead of today
 LOCK_TIMEOUT = "5s"  # DDL never queues the writers behind it for longer
@@ -88,7 +91,15 @@ def ensure_ahead(conn: psycopg.Connection[Any], now: datetime) -> list[str]:
         return []
     wanted = [(RAW, now + timedelta(days=d)) for d in range(AHEAD_DAYS + 1)]
     wanted += [(MINUTES, now), (MINUTES, MINUTES.period(now)[1])]
-    return [family.period(at)[2] for family, at in wanted if ensure(conn, family, at)]
+    created = []
+    for family, at in wanted:
+        try:
+            if ensure(conn, family, at):
+                created.append(family.period(at)[2])
+        except psycopg.errors.LockNotAvailable:
+            # Busy writers: the default partition keeps every sample until the next try.
+            log.warning("partition not created yet: table busy", partition=family.period(at)[2])
+    return created
 
 
 def partitions(conn: psycopg.Connection[Any], family: Family
