@@ -5,14 +5,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast bench bench-scale bench-soak evaluate lint clean help
+.PHONY: demo test test-fast bench bench-scale bench-soak bench-storage evaluate lint clean help
 
 help:
 	@echo "make demo      run Whistle with a simulated fleet (embedded database and broker)"
 	@echo "make test      run the whole test suite"
-	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED; rules scale-out"
+	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED,"
+	@echo "               then rules scale-out and storage (bytes per sample, raw and compacted)"
 	@echo "make bench-scale  registry at city scale: bulk import, POST /elevators, fleet page"
 	@echo "make bench-soak an hour of whistle serve with 2,000 simulated elevators: RSS and CPU"
+	@echo "make bench-storage  the storage benchmark alone (bench/results/storage.json)"
 	@echo "make evaluate  detection evaluation over 1,000 simulated elevator-hours"
 	@echo "make lint      ruff, mypy and the import layers (import-linter)"
 
@@ -36,12 +38,16 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.rules_scale
+	$(BIN)/python -m bench.storage
 
 bench-soak: $(STAMP)
 	$(BIN)/python -m bench.soak
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale
+
+bench-storage: $(STAMP)
+	$(BIN)/python -m bench.storage
 
 evaluate: $(STAMP)
 	$(BIN)/whistle evaluate

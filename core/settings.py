@@ -128,6 +128,8 @@ class Settings(BaseSettings):
                                  description="a person's sign-in lasts this long")
     telemetry_retention_days: int = Field(
         default=365, ge=1, description="telemetry kept this long (samples around alerts stay)")
+    rollup_retention_days: int = Field(
+        default=3650, ge=1, description="per-minute telemetry aggregates kept this long")
     log_retention_days: int = Field(
         default=90, ge=1,
         description="rejected messages, connection events, finished webhook deliveries")

@@ -1,5 +1,6 @@
 """The running service applies retention at least hourly (CONTRACT section 10), on a
-thread of its own so a long sweep never delays detection."""
+thread of its own so a long sweep never delays detection; a second thread moves the
+per-minute telemetry rollup forward every few seconds (storage.rollup)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import psycopg
 import structlog
 
 from core.settings import Settings
-from storage import housekeeping
+from storage import housekeeping, rollup
 from storage.db import connect
 
 log = structlog.get_logger(__name__)
@@ -26,13 +27,33 @@ class Housekeeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="whistle-housekeeping",
                                         daemon=True)
+        self._roller = threading.Thread(target=self._roll, name="whistle-rollup", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        self._roller.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+        self._roller.join(10)
+
+    def _roll(self) -> None:
+        assert self.settings.database_url is not None
+        conn: psycopg.Connection | None = None
+        while not self._stop.is_set():
+            try:
+                if conn is None or conn.closed:
+                    conn = connect(self.settings.database_url, autocommit=True)
+                rollup.advance(conn, now=datetime.now(UTC))
+            except psycopg.Error as exc:
+                log.warning("telemetry rollup failed; retrying", error=str(exc))
+                if conn is not None:
+                    conn.close()
+                conn = None
+            self._stop.wait(rollup.ROLL_EVERY_S)
+        if conn is not None:
+            conn.close()
 
     def sweep_once(self) -> housekeeping.Swept | None:
         """One sweep now (None: another process is sweeping)."""
@@ -41,6 +62,7 @@ class Housekeeper:
             return housekeeping.sweep(
                 conn, now=datetime.now(UTC),
                 telemetry_days=self.settings.telemetry_retention_days,
+                rollup_days=self.settings.rollup_retention_days,
                 log_days=self.settings.log_retention_days)
 
     def _run(self) -> None:

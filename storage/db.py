@@ -66,6 +66,14 @@ def migrate(url: str) -> str:
     finally:
         engine.dispose()
     head = ScriptDirectory.from_config(cfg).get_current_head() or ""
+    from datetime import UTC, datetime
+
+    from storage import partitions
+
+    with connect(url, autocommit=True) as conn:  # every start: the next days' partitions
+        created = partitions.ensure_ahead(conn, datetime.now(UTC))
+    if created:
+        log.info("telemetry partitions created", partitions=created)
     log.info("database migrated", revision=head)
     return head
 

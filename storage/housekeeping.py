@@ -1,12 +1,15 @@
 """Retention (CONTRACT section 10): what is older than its retention goes, in batches.
 
-- telemetry older than ``WHISTLE_TELEMETRY_RETENTION_DAYS``, on plain PostgreSQL (with
-  TimescaleDB its retention policy drops whole chunks instead), except the samples from 5
-  minutes before to 5 minutes after each alert of the same elevator, kept with the alert;
+- on plain PostgreSQL (storage.compaction, storage.partitions): the raw partitions of
+  the next days are created, samples older than a day are compacted, partitions older than
+  ``WHISTLE_TELEMETRY_RETENTION_DAYS`` are dropped once the samples from 5 minutes before
+  to 5 minutes after each alert of the same elevator are kept with the alert, and rollup
+  partitions older than ``WHISTLE_ROLLUP_RETENTION_DAYS`` go (with TimescaleDB its own
+  policies do all this instead);
 - rejected messages, connection events and finished webhook deliveries older than
   ``WHISTLE_LOG_RETENTION_DAYS``.
 
-Deletes run in batches of ``BATCH`` rows, each its own short transaction, so ingest never
+Log deletes run in batches of ``BATCH`` rows, each its own short transaction, so ingest never
 waits behind a long lock. One process sweeps at a time (an advisory lock).
 """
 
@@ -18,24 +21,24 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from storage import compaction, partitions, rollup
+
 BATCH = 10_000
 LOCK_KEY = 0x5748_4B50  # "WHKP"
-AROUND_ALERT = timedelta(minutes=5)
 
-TELEMETRY = """
-DELETE FROM telemetry WHERE ctid = ANY(ARRAY(
-    SELECT t.ctid FROM telemetry t
-    WHERE t.ts < %(cutoff)s AND NOT EXISTS (
-        SELECT 1 FROM alerts a WHERE a.elevator_pk = t.elevator_pk
-        AND t.ts BETWEEN a.opened_at - %(around)s
-                     AND coalesce(a.resolved_at, 'infinity') + %(around)s)
-    LIMIT %(batch)s))"""
 LOGS = {
     "ingest_rejects": "received_at < %(cutoff)s",
     "connection_events": "received_at < %(cutoff)s",
     "webhook_deliveries": "status IN ('delivered', 'failed') "
                           "AND coalesce(attempted_at, due_at) < %(cutoff)s",
 }
+
+# What the counts of Swept.rows are, where they are not rows deleted from that table.
+UNITS = {"telemetry": "samples deleted", "telemetry_compacted": "samples compacted",
+         "telemetry_partitions": "partitions dropped",
+         "telemetry_partitions_created": "partitions created ahead",
+         "telemetry_minutes_rolled_up": "per-minute rows written",
+         "telemetry_minutes": "per-minute rows deleted"}
 
 
 @dataclass
@@ -56,6 +59,7 @@ def timescale_active(conn: psycopg.Connection) -> bool:
 
 
 def sweep(conn: psycopg.Connection, *, now: datetime, telemetry_days: int, log_days: int,
+          rollup_days: int = 3650,
           progress: Callable[[str, int], None] | None = None) -> Swept | None:
     """Apply every retention rule once; None if another process is sweeping. ``conn``
     must be in autocommit mode (each batch commits on its own)."""
@@ -63,9 +67,15 @@ def sweep(conn: psycopg.Connection, *, now: datetime, telemetry_days: int, log_d
         return None
     swept = Swept()
     try:
+        if not timescale_active(conn) and partitions.active(conn):
+            swept.rows["telemetry_partitions_created"] = len(partitions.ensure_ahead(conn, now))
+            swept.rows["telemetry_minutes_rolled_up"] = rollup.advance(conn, now=now)
+            swept.rows["telemetry_compacted"] = compaction.compact(conn, now=now,
+                                                                   progress=progress)
+            swept.rows.update(compaction.expire(
+                conn, now=now, telemetry_days=telemetry_days, rollup_days=rollup_days,
+                progress=progress))
         jobs: list[tuple[str, str, datetime]] = []
-        if not timescale_active(conn):
-            jobs.append(("telemetry", TELEMETRY, now - timedelta(days=telemetry_days)))
         for table, where in LOGS.items():
             jobs.append((table, f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
                                 f"SELECT ctid FROM {table} WHERE {where} LIMIT %(batch)s))",
@@ -73,8 +83,7 @@ def sweep(conn: psycopg.Connection, *, now: datetime, telemetry_days: int, log_d
         for table, statement, cutoff in jobs:
             swept.rows[table] = 0
             while True:
-                n = conn.execute(statement, {"cutoff": cutoff, "around": AROUND_ALERT,
-                                             "batch": BATCH}).rowcount
+                n = conn.execute(statement, {"cutoff": cutoff, "batch": BATCH}).rowcount
                 swept.rows[table] += n
                 if progress is not None:
                     progress(table, n)

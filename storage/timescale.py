@@ -1,11 +1,11 @@
 """Everything TimescaleDB-specific, behind one check: is the extension installed?
 
-On plain PostgreSQL, telemetry is an ordinary table with a BRIN index on time (rows arrive
-in time order, so a BRIN index of a few kilobytes prunes as well as a B-tree of gigabytes)
-next to the unique (elevator, ts, seq) index that every query and the deduplication use.
-With TimescaleDB, the same table becomes a hypertable with compression, a retention
-policy and a per-minute continuous aggregate. CI and the tests exercise the plain path;
-this machine cannot install TimescaleDB.
+On plain PostgreSQL, migration 0001 gives telemetry a BRIN index on time next to the
+unique (elevator, ts, seq) index, and migration 0012 turns it into Whistle's own daily
+partitions, compacted blocks and per-minute rollup (storage.partitions, storage.compaction,
+storage.rollup). With TimescaleDB, the same table becomes a hypertable with compression, a
+retention policy and a per-minute continuous aggregate, and migration 0012 leaves it so.
+CI and the tests exercise the plain path; this machine cannot install TimescaleDB.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ class _Executor(Protocol):
     def exec_driver_sql(self, statement: str, /) -> Any: ...
 
 
-# The per-minute aggregate both paths can answer: TimescaleDB from its continuous
-# aggregate, plain PostgreSQL by grouping the raw rows (storage.telemetry).
+# TimescaleDB's per-minute continuous aggregate (plain PostgreSQL has telemetry_minutes).
 AGGREGATE_1M = "telemetry_1m"
 
 

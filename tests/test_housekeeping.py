@@ -67,11 +67,16 @@ def test_old_rows_go_in_batches_and_samples_around_alerts_stay(
     swept = housekeeping.sweep(db, now=NOW, telemetry_days=365, log_days=90,
                                progress=lambda table, n: batches.append((table, n)))
     assert swept is not None
-    assert swept.rows == {"telemetry": 2, "ingest_rejects": 3, "connection_events": 3,
-                          "webhook_deliveries": 2}
+    assert {k: swept.rows[k] for k in ("telemetry", "ingest_rejects", "connection_events",
+                                       "webhook_deliveries", "telemetry_compacted")} == {
+        "telemetry": 2, "ingest_rejects": 3, "connection_events": 3, "webhook_deliveries": 2,
+        "telemetry_compacted": 4}
     assert [n for table, n in batches if table == "ingest_rejects"] == [2, 1]
-    kept = [r[0] for r in db.execute("SELECT seq FROM telemetry ORDER BY seq")]
+    kept = [r[0] for r in db.execute(
+        "SELECT seq FROM telemetry UNION ALL SELECT unnest(seq) FROM telemetry_blocks "
+        "UNION ALL SELECT unnest(seq) FROM telemetry_kept ORDER BY 1")]
     assert kept == [1, 2, 4]
+    assert count(db, "telemetry_kept") == 1, "the samples around the alert, kept as a block"
     assert count(db, "ingest_rejects") == 1 and count(db, "connection_events") == 1
     assert sorted(r[0] for r in db.execute("SELECT status FROM webhook_deliveries")) == [
         "delivered", "pending"], "a delivery still pending is never swept"
@@ -112,5 +117,6 @@ def test_whistle_housekeeping_applies_retention_and_says_what_it_did(
                                "WHISTLE_LOG_RETENTION_DAYS": "30"})
     assert done.returncode == 0, done.stderr
     assert "ingest_rejects: 3 rows deleted" in done.stdout
-    assert "telemetry: 2 rows deleted" in done.stdout
+    assert "telemetry: 2 samples deleted" in done.stdout
+    assert "telemetry_compacted: 4 samples compacted" in done.stdout
     assert count(db, "connection_events") == 1

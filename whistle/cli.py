@@ -137,17 +137,18 @@ def housekeeping() -> None:
 
         def progress(table: str, n: int) -> None:
             if table not in tasks:
-                tasks[table] = bar.add_task(f"deleting from {table}", total=None)
+                tasks[table] = bar.add_task(table, total=None)
             bar.update(tasks[table], advance=n)
 
         swept = retention.sweep(conn, now=datetime.now(UTC), progress=progress,
                                 telemetry_days=ready.telemetry_retention_days,
+                                rollup_days=ready.rollup_retention_days,
                                 log_days=ready.log_retention_days)
     if swept is None:
         typer.echo("another process is applying retention right now; nothing done")
         return
     for table, n in swept.rows.items():
-        typer.echo(f"{table}: {n:,} rows deleted")
+        typer.echo(f"{table}: {n:,} {retention.UNITS.get(table, 'rows deleted')}")
 
 
 @app.command("broker-config")
