@@ -1,12 +1,19 @@
-"""`make bench`: Whistle's ingester against the ceiling and against the Node-RED peer.
+"""`make bench`: Whistle's ingester against the broker's own limit, a bare paho subscriber
+and the Node-RED peer.
 
 In one run, on this machine, interleaved per repetition:
-  (a) ceiling: a bare paho subscriber counting the messages from the same broker;
-  (b) `whistle ingest` storing them (validation, dedup index, ack after commit);
-  (c) the Node-RED peer of ../shared/peers/node-red (`run.sh N BATCH`);
+  (a) physical limit: `mosquitto_sub` (libmosquitto, C) receiving the messages from the
+      same broker at QoS 1 and writing them to /dev/null: what the publisher and the broker
+      deliver to a subscriber that does nothing;
+  (b) bare paho subscriber (reference): a paho client counting the messages, nothing else;
+  (c) `whistle ingest` storing them (validation, dedup index, ack after commit);
+  (d) the Node-RED peer of ../shared/peers/node-red (`run.sh N BATCH`);
 for 1-sample messages and for 50-sample array messages, QoS 1, a publisher window of 100.
 Figures are medians over the repetitions and are reported as ratios measured in the
 same run, because this machine is shared and noisy. Writes bench/results/ingest.json.
+`--profile DIR` also records each Whistle run with py-spy (collapsed stacks in DIR, and
+the top functions printed); the profiler slows what it samples, so such a run's figures go
+to DIR/ingest.json, never to the results file.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +38,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench import fleet
+from bench import flame, fleet
 from bench.load import Publisher, make_messages
 from core import logs
 from storage import telemetry
@@ -40,7 +48,10 @@ from whistle.embedded.postgres import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
-PEER = ROOT.parent / "shared" / "peers" / "node-red"
+# ../shared/peers/node-red of the checkout (or of its parent, for a git worktree)
+PEER = next((d / "shared" / "peers" / "node-red" for d in ROOT.parents
+             if (d / "shared" / "peers" / "node-red").is_dir()),
+            ROOT.parent / "shared" / "peers" / "node-red")
 ELEVATORS = 100
 WINDOW = 100
 console = Console(stderr=True)
@@ -97,8 +108,48 @@ class Services:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_ceiling(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[str, Any]:
-    """The bare subscriber: messages/s from the first publish to the last arrival."""
+def run_limit(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[str, Any] | None:
+    """mosquitto_sub to /dev/null: messages/s from the first publish to the last arrival
+    (its exit after --count messages); None (with a note) where it is not installed."""
+    exe = shutil.which("mosquitto_sub")
+    if exe is None:
+        console.print("[yellow]physical limit skipped: mosquitto_sub not found")
+        return None
+    cid = f"limit-{time.time_ns()}"
+    base = [exe, "-h", "127.0.0.1", "-p", str(svc.mqtt_port), "-V", "mqttv311", "-c",
+            "-i", cid, "-q", "1", "-t", "lift/+/telemetry"]
+    # A persistent session first (-E: exit once subscribed), so nothing published before
+    # the counting client is connected is lost: the broker queues it for the session.
+    subprocess.run([*base, "-E"], check=True, timeout=30, stdout=subprocess.DEVNULL)
+    sub = subprocess.Popen([*base, "-C", str(len(msgs))], stdout=subprocess.DEVNULL)
+    ended: dict[str, Any] = {}
+
+    def reap() -> None:
+        _pid, status, usage = os.wait4(sub.pid, 0)
+        ended.update(t=time.time(), status=status, cpu_s=usage.ru_utime + usage.ru_stime,
+                     rss=usage.ru_maxrss / 1024)
+
+    reaper = threading.Thread(target=reap, daemon=True)
+    reaper.start()
+    time.sleep(0.3)  # connected (and if not, the session holds the messages)
+    pub = Publisher("127.0.0.1", svc.mqtt_port, WINDOW)
+    t0 = time.time()
+    pub_s = pub.publish_all(msgs)
+    reaper.join(60)
+    pub.close()
+    if not ended or ended["status"] != 0:
+        sub.kill()
+        console.print("[yellow]physical limit: mosquitto_sub did not receive everything")
+        return None
+    sub.returncode = 0  # reaped by wait4 above
+    seconds = ended["t"] - t0
+    return {"msgs_per_s": len(msgs) / seconds, "samples_per_s": n / seconds,
+            "seconds": seconds, "cpu_s": ended["cpu_s"], "publish_s": pub_s,
+            "cpu_us_per_sample": ended["cpu_s"] / n * 1e6, "peak_rss_mb": ended["rss"]}
+
+
+def run_reference(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[str, Any]:
+    """The bare paho subscriber: messages/s from the first publish to the last arrival."""
     sub = subprocess.Popen([sys.executable, "-m", "bench.bare_subscriber", "--port",
                             str(svc.mqtt_port), "--n", str(len(msgs))],
                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -117,8 +168,8 @@ def run_ceiling(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[st
             "peak_rss_mb": line["peak_rss_mb"]}
 
 
-def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path
-                ) -> dict[str, Any]:
+def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path,
+                profile: Path | None = None) -> dict[str, Any]:
     """`whistle ingest` with its defaults: samples/s from first publish to the last commit."""
     with psycopg.connect(svc.url, autocommit=True) as conn:
         conn.execute("TRUNCATE telemetry, elevator_state, ingest_rejects")
@@ -136,6 +187,7 @@ def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"bench: whistle ingest did not start:\n{log.read_text()}")
         time.sleep(0.05)
+    spy = start_profiler(proc.pid, profile) if profile else None
     pub = Publisher("127.0.0.1", svc.mqtt_port, WINDOW)
     cpu0, host0 = proc_cpu(proc.pid), host_cpu()
     t0 = time.time()
@@ -155,6 +207,9 @@ def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path
     cpu1, host1 = proc_cpu(proc.pid), host_cpu()
     rss = peak_rss_mb(proc.pid)
     pub.close()
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        spy.wait(60)
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
     out.close()
@@ -164,6 +219,18 @@ def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path
             "cpu_s": cpu1 - cpu0, "cpu_us_per_sample": (cpu1 - cpu0) / max(rows, 1) * 1e6,
             "peak_rss_mb": rss, "publish_s": pub_s,
             "host_cpu_busy": (host1[0] - host0[0]) / max(1, host1[1] - host0[1])}
+
+
+def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling pid's threads into collapsed stacks: only stacks holding the GIL
+    (Python at work; waits in select, locks, sleeps and PostgreSQL round trips release it,
+    and py-spy's own idle detection does not see them on this VM)."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    spy = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--gil", "--rate",
+                            "250", "--output", str(out)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached
+    return spy
 
 
 def run_peer(n: int, batch: int, peer_dir: Path) -> dict[str, Any] | None:
@@ -196,28 +263,38 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-peer", action="store_true", help="skip the Node-RED peer")
     ap.add_argument("--peer-dir", type=Path, default=PEER)
+    ap.add_argument("--only", choices=["whistle"], help="run Whistle alone (with --profile)")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="record the Whistle runs with py-spy into DIR (figures to DIR)")
     a = ap.parse_args()
     logs.configure("warning")
     configs = [(a.n1, 1), (a.n50, 50)]
     runs: dict[str, list[dict[str, Any]]] = {}
+    if a.profile:
+        a.profile.mkdir(parents=True, exist_ok=True)
+    others = [] if a.only else [("limit", run_limit), ("reference", run_reference)]
     svc = Services()
     try:
         with Progress(console=console) as progress:
-            steps = a.repeats * len(configs) * (2 if a.no_peer else 3)
-            task = progress.add_task("benchmark", total=steps)
+            per = 1 + len(others) + (0 if a.no_peer or a.only else 1)
+            task = progress.add_task("benchmark", total=a.repeats * len(configs) * per)
             for rep in range(a.repeats):
                 for n, batch in configs:
                     msgs = make_messages(n, batch, ELEVATORS, int(time.time() * 1000) - n * 1000)
                     label = f"{n}x{batch}"
-                    progress.update(task, description=f"{label} ceiling #{rep + 1}")
-                    runs.setdefault(f"ceiling-{batch}", []).append(run_ceiling(svc, msgs, n))
-                    progress.advance(task)
+                    for name, run in others:
+                        progress.update(task, description=f"{label} {name} #{rep + 1}")
+                        got = run(svc, msgs, n)
+                        if got:
+                            runs.setdefault(f"{name}-{batch}", []).append(got)
+                        progress.advance(task)
                     progress.update(task, description=f"{label} whistle #{rep + 1}")
+                    spy = a.profile / f"whistle-{batch}-{rep + 1}.txt" if a.profile else None
                     with tempfile.TemporaryDirectory() as tmp:
                         runs.setdefault(f"whistle-{batch}", []).append(
-                            run_whistle(svc, msgs, n, Path(tmp)))
+                            run_whistle(svc, msgs, n, Path(tmp), spy))
                     progress.advance(task)
-                    if not a.no_peer:
+                    if not a.no_peer and not a.only:
                         progress.update(task, description=f"{label} node-red #{rep + 1}")
                         peer = run_peer(n, batch, a.peer_dir)
                         if peer:
@@ -226,37 +303,57 @@ def main() -> None:
     finally:
         svc.close()
     report(runs, a)
+    if a.profile:
+        for batch in (1, 50):
+            files = sorted(a.profile.glob(f"whistle-{batch}-*.txt"))
+            print(f"\n# py-spy, whistle ingest, {batch}-sample messages "
+                  f"({len(files)} runs): share of CPU samples")
+            print(flame.summary(flame.load(files)))
+
+
+def _ratio(a: list[dict[str, Any]], b: list[dict[str, Any]], key: str) -> float | None:
+    return round(median(a, key) / median(b, key), 3) if a and b else None
 
 
 def report(runs: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> None:
     """Print the table and write the JSON file."""
-    c1, w1, w50 = runs["ceiling-1"], runs["whistle-1"], runs["whistle-50"]
+    w1, w50 = runs["whistle-1"], runs["whistle-50"]
+    r1, r50 = runs.get("reference-1", []), runs.get("reference-50", [])
+    l1, l50 = runs.get("limit-1", []), runs.get("limit-50", [])
     p1, p50 = runs.get("peer-1", []), runs.get("peer-50", [])
     result: dict[str, Any] = {
-        "ceiling_msgs_per_s": round(median(c1, "msgs_per_s")),
         "ingest_msgs_per_s": round(median(w1, "msgs_per_s")),
-        "ratio": round(median(w1, "msgs_per_s") / median(c1, "msgs_per_s"), 3),
-        "ceiling_batch_samples_per_s": round(median(runs["ceiling-50"], "samples_per_s")),
         "batch_samples_per_s": round(median(w50, "samples_per_s")),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in w1 + w50), 1),
         "ingest_cpu_us_per_sample": round(median(w1, "cpu_us_per_sample"), 1),
         "batch_cpu_us_per_sample": round(median(w50, "cpu_us_per_sample"), 2),
         "duplicates": sum(r["duplicates"] for r in w1 + w50),
     }
+    if r1 and r50:  # the bare paho subscriber: a reference, no ceiling
+        result.update({
+            "reference_msgs_per_s": round(median(r1, "msgs_per_s")),
+            "reference_batch_samples_per_s": round(median(r50, "samples_per_s")),
+            "ratio": _ratio(w1, r1, "msgs_per_s"),
+            "whistle_vs_reference_batch_samples": _ratio(w50, r50, "samples_per_s"),
+        })
+    if l1 and l50:  # mosquitto_sub to /dev/null: what the publisher and broker deliver
+        result.update({
+            "limit_msgs_per_s": round(median(l1, "msgs_per_s")),
+            "limit_batch_samples_per_s": round(median(l50, "samples_per_s")),
+            "limit_cpu_us_per_sample": round(median(l1, "cpu_us_per_sample"), 1),
+            "whistle_vs_limit": _ratio(w1, l1, "msgs_per_s"),
+            "whistle_vs_limit_batch_samples": _ratio(w50, l50, "samples_per_s"),
+        })
     if p1 and p50:
         result.update({
             "peer_samples_per_s": round(median(p1, "samples_per_s")),
             "peer_batch_samples_per_s": round(median(p50, "samples_per_s")),
-            "whistle_vs_peer_samples": round(
-                median(w1, "samples_per_s") / median(p1, "samples_per_s"), 3),
-            "whistle_vs_peer_batch_samples": round(
-                median(w50, "samples_per_s") / median(p50, "samples_per_s"), 3),
+            "whistle_vs_peer_samples": _ratio(w1, p1, "samples_per_s"),
+            "whistle_vs_peer_batch_samples": _ratio(w50, p50, "samples_per_s"),
             "peer_cpu_us_per_sample": round(median(p1, "cpu_us_per_sample"), 1),
             "peer_batch_cpu_us_per_sample": round(median(p50, "cpu_us_per_sample"), 2),
-            "whistle_vs_peer_cpu_per_sample": round(
-                median(w1, "cpu_us_per_sample") / median(p1, "cpu_us_per_sample"), 3),
-            "whistle_vs_peer_batch_cpu_per_sample": round(
-                median(w50, "cpu_us_per_sample") / median(p50, "cpu_us_per_sample"), 3),
+            "whistle_vs_peer_cpu_per_sample": _ratio(w1, p1, "cpu_us_per_sample"),
+            "whistle_vs_peer_batch_cpu_per_sample": _ratio(w50, p50, "cpu_us_per_sample"),
         })
     result["config"] = {"n1": a.n1, "n50": a.n50, "repeats": a.repeats, "window": WINDOW,
                         "elevators": ELEVATORS, "qos": 1}
@@ -264,25 +361,34 @@ def report(runs: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> None
                          "python": platform.python_version(),
                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     result["runs"] = runs
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    out = a.profile / "ingest.json" if a.profile else RESULTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
     table = Table(title=f"Ingest benchmark (medians of {a.repeats}, QoS 1, window {WINDOW})")
-    for col in ("run", "msgs/s", "samples/s", "CPU µs/sample", "peak RSS MB", "vs ceiling"):
+    for col in ("run", "per msg", "msgs/s", "samples/s", "CPU µs/sample", "RSS MB",
+                "vs limit"):
         table.add_column(col, justify="right")
-    ceil = {1: median(c1, "msgs_per_s"), 50: median(runs["ceiling-50"], "msgs_per_s")}
-    for name in ("ceiling-1", "whistle-1", "peer-1", "ceiling-50", "whistle-50", "peer-50"):
-        rs = runs.get(name)
-        if not rs:
-            continue
-        batch = int(name.split("-")[1])
-        msgs = median(rs, "msgs_per_s") if "msgs_per_s" in rs[0] else \
-            median(rs, "samples_per_s") / batch
-        table.add_row(name, f"{msgs:,.0f}", f"{median(rs, 'samples_per_s'):,.0f}",
-                      f"{median(rs, 'cpu_us_per_sample'):.1f}" if "cpu_us_per_sample" in rs[0]
-                      else "-", f"{median(rs, 'peak_rss_mb'):.0f}",
-                      f"{msgs / ceil[batch]:.2f}")
+    limit = {1: median(l1, "msgs_per_s") if l1 else None,
+             50: median(l50, "msgs_per_s") if l50 else None}
+    names = {"limit": "physical limit", "reference": "bare paho (reference)",
+             "whistle": "Whistle", "peer": "Node-RED peer"}
+    for batch in (1, 50):
+        for kind, title in names.items():
+            rs = runs.get(f"{kind}-{batch}")
+            if not rs:
+                continue
+            msgs = median(rs, "msgs_per_s") if "msgs_per_s" in rs[0] else \
+                median(rs, "samples_per_s") / batch
+            lim = limit[batch]
+            table.add_row(title, str(batch), f"{msgs:,.0f}",
+                          f"{median(rs, 'samples_per_s'):,.0f}",
+                          f"{median(rs, 'cpu_us_per_sample'):.2f}",
+                          f"{median(rs, 'peak_rss_mb'):.0f}",
+                          f"{msgs / lim:.2f}" if lim else "-")
     console.print(table)
+    console.print("physical limit: mosquitto_sub (C) to /dev/null; bare paho: a paho client "
+                  "that only counts")
     summary = {k: v for k, v in result.items() if k not in ("runs",)}
     print(json.dumps(summary, indent=2))
 
