@@ -9,6 +9,9 @@ In one run, on this machine, interleaved per repetition:
   (c) `whistle ingest` storing them (validation, dedup index, ack after commit);
   (d) the Node-RED peer of ../shared/peers/node-red (`run.sh N BATCH`);
 for 1-sample messages and for 50-sample array messages, QoS 1, a publisher window of 100.
+The publisher is the same for (a) to (c): `python -m bench.load`, a paho client in a
+process of its own, like the peer's bench.py (the same code and bytes), so that a consumer
+on one core does not slow the load it is offered through the bench's own process.
 Figures are medians over the repetitions and are reported as ratios measured in the
 same run, because this machine is shared and noisy. Writes bench/results/ingest.json.
 `--profile DIR` also records each Whistle run with py-spy (collapsed stacks in DIR, and
@@ -30,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench import flame, fleet
-from bench.load import Publisher, make_messages
+from bench.load import PublisherProcess
 from core import logs
 from storage import telemetry
 from storage.db import migrate
@@ -108,7 +112,24 @@ class Services:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_limit(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Load:
+    """N samples, BATCH per message, from t0_ms: the same bytes for every consumer."""
+
+    n: int
+    batch: int
+    t0_ms: int
+
+    @property
+    def messages(self) -> int:
+        return -(-self.n // self.batch)
+
+    def publisher(self, port: int) -> PublisherProcess:
+        """A connected publisher process (its own process, as the peer's), not yet started."""
+        return PublisherProcess(port, self.n, self.batch, ELEVATORS, self.t0_ms)
+
+
+def run_limit(svc: Services, load: Load, n: int) -> dict[str, Any] | None:
     """mosquitto_sub to /dev/null: messages/s from the first publish to the last arrival
     (its exit after --count messages); None (with a note) where it is not installed."""
     exe = shutil.which("mosquitto_sub")
@@ -121,7 +142,7 @@ def run_limit(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[str,
     # A persistent session first (-E: exit once subscribed), so nothing published before
     # the counting client is connected is lost: the broker queues it for the session.
     subprocess.run([*base, "-E"], check=True, timeout=30, stdout=subprocess.DEVNULL)
-    sub = subprocess.Popen([*base, "-C", str(len(msgs))], stdout=subprocess.DEVNULL)
+    sub = subprocess.Popen([*base, "-C", str(load.messages)], stdout=subprocess.DEVNULL)
     ended: dict[str, Any] = {}
 
     def reap() -> None:
@@ -131,44 +152,41 @@ def run_limit(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[str,
 
     reaper = threading.Thread(target=reap, daemon=True)
     reaper.start()
-    time.sleep(0.3)  # connected (and if not, the session holds the messages)
-    pub = Publisher("127.0.0.1", svc.mqtt_port, WINDOW)
-    t0 = time.time()
-    pub_s = pub.publish_all(msgs)
+    pub = load.publisher(svc.mqtt_port)  # (mosquitto_sub connects meanwhile; if not, the
+    pub.go()                             # session holds the messages for it)
+    t0, pub_s = pub.wait()
     reaper.join(60)
-    pub.close()
     if not ended or ended["status"] != 0:
         sub.kill()
         console.print("[yellow]physical limit: mosquitto_sub did not receive everything")
         return None
     sub.returncode = 0  # reaped by wait4 above
     seconds = ended["t"] - t0
-    return {"msgs_per_s": len(msgs) / seconds, "samples_per_s": n / seconds,
+    return {"msgs_per_s": load.messages / seconds, "samples_per_s": n / seconds,
             "seconds": seconds, "cpu_s": ended["cpu_s"], "publish_s": pub_s,
             "cpu_us_per_sample": ended["cpu_s"] / n * 1e6, "peak_rss_mb": ended["rss"]}
 
 
-def run_reference(svc: Services, msgs: list[tuple[str, bytes]], n: int) -> dict[str, Any]:
+def run_reference(svc: Services, load: Load, n: int) -> dict[str, Any]:
     """The bare paho subscriber: messages/s from the first publish to the last arrival."""
     sub = subprocess.Popen([sys.executable, "-m", "bench.bare_subscriber", "--port",
-                            str(svc.mqtt_port), "--n", str(len(msgs))],
+                            str(svc.mqtt_port), "--n", str(load.messages)],
                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert sub.stdout is not None
     assert sub.stdout.readline().strip() == "ready"
-    pub = Publisher("127.0.0.1", svc.mqtt_port, WINDOW)
-    t0 = time.time()
-    pub_s = pub.publish_all(msgs)
+    pub = load.publisher(svc.mqtt_port)
+    pub.go()
+    t0, pub_s = pub.wait()
     line = json.loads(sub.stdout.readline())
     sub.wait(30)
-    pub.close()
     seconds = line["last"] - t0
-    return {"msgs_per_s": len(msgs) / seconds, "samples_per_s": n / seconds,
+    return {"msgs_per_s": load.messages / seconds, "samples_per_s": n / seconds,
             "seconds": seconds, "cpu_s": line["cpu_s"], "publish_s": pub_s,
             "cpu_us_per_sample": line["cpu_s"] / n * 1e6,
             "peak_rss_mb": line["peak_rss_mb"]}
 
 
-def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path,
+def run_whistle(svc: Services, load: Load, n: int, tmp: Path,
                 profile: Path | None = None) -> dict[str, Any]:
     """`whistle ingest` with its defaults: samples/s from first publish to the last commit."""
     with psycopg.connect(svc.url, autocommit=True) as conn:
@@ -188,10 +206,9 @@ def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path,
             raise SystemExit(f"bench: whistle ingest did not start:\n{log.read_text()}")
         time.sleep(0.05)
     spy = start_profiler(proc.pid, profile) if profile else None
-    pub = Publisher("127.0.0.1", svc.mqtt_port, WINDOW)
+    pub = load.publisher(svc.mqtt_port)
     cpu0, host0 = proc_cpu(proc.pid), host_cpu()
-    t0 = time.time()
-    pub_s = pub.publish_all(msgs)
+    pub.go()
     rows, last_change, last_rows = 0, time.monotonic(), -1
     with psycopg.connect(svc.url, autocommit=True) as conn:
         while rows < n and time.monotonic() - last_change < 10:
@@ -206,7 +223,7 @@ def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path,
                                 ).fetchone()[0]
     cpu1, host1 = proc_cpu(proc.pid), host_cpu()
     rss = peak_rss_mb(proc.pid)
-    pub.close()
+    t0, pub_s = pub.wait()
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         spy.wait(60)
@@ -214,7 +231,7 @@ def run_whistle(svc: Services, msgs: list[tuple[str, bytes]], n: int, tmp: Path,
     proc.wait(30)
     out.close()
     seconds = float(end) - t0
-    return {"msgs_per_s": len(msgs) / seconds, "samples_per_s": rows / seconds,
+    return {"msgs_per_s": load.messages / seconds, "samples_per_s": rows / seconds,
             "seconds": seconds, "rows": rows, "duplicates": rows - distinct,
             "cpu_s": cpu1 - cpu0, "cpu_us_per_sample": (cpu1 - cpu0) / max(rows, 1) * 1e6,
             "peak_rss_mb": rss, "publish_s": pub_s,
@@ -280,11 +297,11 @@ def main() -> None:
             task = progress.add_task("benchmark", total=a.repeats * len(configs) * per)
             for rep in range(a.repeats):
                 for n, batch in configs:
-                    msgs = make_messages(n, batch, ELEVATORS, int(time.time() * 1000) - n * 1000)
+                    load = Load(n, batch, int(time.time() * 1000) - n * 1000)
                     label = f"{n}x{batch}"
                     for name, run in others:
                         progress.update(task, description=f"{label} {name} #{rep + 1}")
-                        got = run(svc, msgs, n)
+                        got = run(svc, load, n)
                         if got:
                             runs.setdefault(f"{name}-{batch}", []).append(got)
                         progress.advance(task)
@@ -292,7 +309,7 @@ def main() -> None:
                     spy = a.profile / f"whistle-{batch}-{rep + 1}.txt" if a.profile else None
                     with tempfile.TemporaryDirectory() as tmp:
                         runs.setdefault(f"whistle-{batch}", []).append(
-                            run_whistle(svc, msgs, n, Path(tmp), spy))
+                            run_whistle(svc, load, n, Path(tmp), spy))
                     progress.advance(task)
                     if not a.no_peer and not a.only:
                         progress.update(task, description=f"{label} node-red #{rep + 1}")
