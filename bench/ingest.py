@@ -11,7 +11,10 @@ In one run, on this machine, interleaved per repetition:
 for 1-sample messages and for 50-sample array messages, QoS 1, a publisher window of 100.
 The publisher is the same for (a) to (c): `python -m bench.load`, a paho client in a
 process of its own, like the peer's bench.py (the same code and bytes), so that a consumer
-on one core does not slow the load it is offered through the bench's own process.
+on one core does not slow the load it is offered through the bench's own process; and the
+bench's Mosquitto is configured as the peer's run.sh configures its own (`--broker peer`,
+the default), so that all four are offered the same load. `--broker whistle` uses Whistle's
+embedded broker configuration instead (TCP_NODELAY, persistence, deep queues).
 Figures are medians over the repetitions and are reported as ratios measured in the
 same run, because this machine is shared and noisy. Writes bench/results/ingest.json.
 `--profile DIR` also records each Whistle run with py-spy (collapsed stacks in DIR, and
@@ -25,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import pwd
 import shutil
 import signal
 import statistics
@@ -47,7 +51,8 @@ from bench.load import PublisherProcess
 from core import logs
 from storage import telemetry
 from storage.db import migrate
-from whistle.embedded.broker import EmbeddedBroker
+from whistle.embedded.broker import EmbeddedBroker, find_mosquitto
+from whistle.embedded.ports import free_port, wait_listening
 from whistle.embedded.postgres import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +82,26 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def tree_cpu(pgdata: Path) -> float:
+    """CPU seconds of a PostgreSQL server so far: its postmaster and every child (backends,
+    WAL writer, checkpointer) alive now."""
+    try:
+        root = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d.name) == root or int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def host_cpu() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs."""
     with open("/proc/stat") as f:
@@ -84,10 +109,40 @@ def host_cpu() -> tuple[int, int]:
     return sum(v) - v[3] - v[4], sum(v)
 
 
-class Services:
-    """A private PostgreSQL (Whistle's embedded configuration) and Mosquitto for the run."""
+class PeerBroker:
+    """Mosquitto configured as the Node-RED peer's run.sh configures its own (persistence
+    off, no queue limit, 20 in flight for MQTT 3.1.1 clients, Nagle on), so that every
+    consumer is offered the load the peer is offered."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / "peer-mqtt"
+        self.dir.mkdir()
+        self.port = free_port()
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {user}\n"
+                        "persistence false\nmax_queued_messages 0\n"
+                        "max_inflight_messages 20\nlog_dest none\n")
+        exe = find_mosquitto()
+        if exe is None:
+            raise SystemExit("bench: --broker peer needs mosquitto")
+        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        if not wait_listening(self.port, 20):
+            self.proc.kill()
+            raise SystemExit("bench: the peer-configured mosquitto did not start")
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Services:
+    """A private PostgreSQL (Whistle's embedded configuration) and Mosquitto for the run:
+    configured like the peer's (``broker="peer"``) or Whistle's embedded one ("whistle")."""
+
+    def __init__(self, broker: str = "peer") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="whistle-bench-"))
         self.dir.chmod(0o755)
         self.pg = EmbeddedPostgres(self.dir)
@@ -101,8 +156,13 @@ class Services:
         with psycopg.connect(self.url, autocommit=True) as conn:
             fleet.register(conn, [f"el-{i:04d}" for i in range(ELEVATORS)],
                            travel_m=70.0, rated_load_kg=1000.0)
-        self.broker = EmbeddedBroker(self.dir)
-        self.mqtt_url = self.broker.start()
+        self.broker: EmbeddedBroker | PeerBroker
+        if broker == "peer":
+            self.broker = PeerBroker(self.dir)
+            self.mqtt_url = self.broker.url
+        else:
+            self.broker = EmbeddedBroker(self.dir)
+            self.mqtt_url = self.broker.start()
         assert self.broker.port is not None
         self.mqtt_port = self.broker.port
 
@@ -207,7 +267,7 @@ def run_whistle(svc: Services, load: Load, n: int, tmp: Path,
         time.sleep(0.05)
     spy = start_profiler(proc.pid, profile) if profile else None
     pub = load.publisher(svc.mqtt_port)
-    cpu0, host0 = proc_cpu(proc.pid), host_cpu()
+    cpu0, host0, pg0 = proc_cpu(proc.pid), host_cpu(), tree_cpu(svc.pg.pgdata)
     pub.go()
     rows, last_change, last_rows = 0, time.monotonic(), -1
     with psycopg.connect(svc.url, autocommit=True) as conn:
@@ -221,7 +281,7 @@ def run_whistle(svc: Services, load: Load, n: int, tmp: Path,
                            "FROM telemetry").fetchone()[0]
         distinct = conn.execute("SELECT count(DISTINCT (elevator_pk, ts, seq)) FROM telemetry"
                                 ).fetchone()[0]
-    cpu1, host1 = proc_cpu(proc.pid), host_cpu()
+    cpu1, host1, pg1 = proc_cpu(proc.pid), host_cpu(), tree_cpu(svc.pg.pgdata)
     rss = peak_rss_mb(proc.pid)
     t0, pub_s = pub.wait()
     if spy is not None:
@@ -235,6 +295,7 @@ def run_whistle(svc: Services, load: Load, n: int, tmp: Path,
             "seconds": seconds, "rows": rows, "duplicates": rows - distinct,
             "cpu_s": cpu1 - cpu0, "cpu_us_per_sample": (cpu1 - cpu0) / max(rows, 1) * 1e6,
             "peak_rss_mb": rss, "publish_s": pub_s,
+            "postgres_cpu_us_per_sample": (pg1 - pg0) / max(rows, 1) * 1e6,
             "host_cpu_busy": (host1[0] - host0[0]) / max(1, host1[1] - host0[1])}
 
 
@@ -281,6 +342,9 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true", help="skip the Node-RED peer")
     ap.add_argument("--peer-dir", type=Path, default=PEER)
     ap.add_argument("--only", choices=["whistle"], help="run Whistle alone (with --profile)")
+    ap.add_argument("--broker", choices=["peer", "whistle"], default="peer",
+                    help="configure the bench's Mosquitto as the peer's run.sh does (the same "
+                    "offered load as the peer's) or as Whistle's embedded broker")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="record the Whistle runs with py-spy into DIR (figures to DIR)")
     a = ap.parse_args()
@@ -290,7 +354,7 @@ def main() -> None:
     if a.profile:
         a.profile.mkdir(parents=True, exist_ok=True)
     others = [] if a.only else [("limit", run_limit), ("reference", run_reference)]
-    svc = Services()
+    svc = Services(a.broker)
     try:
         with Progress(console=console) as progress:
             per = 1 + len(others) + (0 if a.no_peer or a.only else 1)
@@ -344,6 +408,9 @@ def report(runs: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> None
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in w1 + w50), 1),
         "ingest_cpu_us_per_sample": round(median(w1, "cpu_us_per_sample"), 1),
         "batch_cpu_us_per_sample": round(median(w50, "cpu_us_per_sample"), 2),
+        "postgres_cpu_us_per_sample": round(median(w1, "postgres_cpu_us_per_sample"), 1),
+        "batch_postgres_cpu_us_per_sample": round(
+            median(w50, "postgres_cpu_us_per_sample"), 2),
         "duplicates": sum(r["duplicates"] for r in w1 + w50),
     }
     if r1 and r50:  # the bare paho subscriber: a reference, no ceiling
@@ -373,7 +440,8 @@ def report(runs: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> None
             "whistle_vs_peer_batch_cpu_per_sample": _ratio(w50, p50, "cpu_us_per_sample"),
         })
     result["config"] = {"n1": a.n1, "n50": a.n50, "repeats": a.repeats, "window": WINDOW,
-                        "elevators": ELEVATORS, "qos": 1}
+                        "elevators": ELEVATORS, "qos": 1, "broker": a.broker,
+                        "publisher": "python -m bench.load, a process of its own"}
     result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
                          "python": platform.python_version(),
                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK), remaining length 2, packet id
 READ_CHUNK = 64 * 1024
-TESTED_PAHO = ("2.1.", "2.2.")  # paho-mqtt releases the buffered reads were tested with
+TESTED_PAHO = ("2.2.",)  # paho-mqtt releases tested (pyproject pins the same)
 
 __all__ = ["READ_CHUNK", "TESTED_PAHO", "AckBatchingClient", "BufferedClient", "make_client"]
 
@@ -39,7 +39,7 @@ class AckBatchingClient(mqtt.Client):
     then sends each PUBACK with its own system call; after a commit of a few thousand
     messages that is most of the ingester's work. Here the PUBACKs of a batch become one
     queued buffer, one wake-up and one send. It uses paho's ``_packet_queue`` (the same
-    call ``ack()`` ends in), which is why paho is pinned below 3.
+    call ``ack()`` ends in), which is why paho is pinned (to the releases tested).
     """
 
     buffered_reads = False
