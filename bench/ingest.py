@@ -3,8 +3,8 @@ and the Node-RED peer.
 
 In one run, on this machine, interleaved per repetition:
   (a) physical limit: `mosquitto_sub` (libmosquitto, C) receiving the messages from the
-      same broker at QoS 1 and writing them to /dev/null: what the publisher and the broker
-      deliver to a subscriber that does nothing;
+      same broker at QoS 1 and writing nothing but each arrival time (`-F %U`): what the
+      publisher and the broker deliver to a subscriber that does nothing;
   (b) bare paho subscriber (reference): a paho client counting the messages, nothing else;
   (c) `whistle ingest` storing them (validation, dedup index, ack after commit);
   (d) the Node-RED peer of ../shared/peers/node-red (`run.sh N BATCH`);
@@ -190,19 +190,25 @@ class Load:
 
 
 def run_limit(svc: Services, load: Load, n: int) -> dict[str, Any] | None:
-    """mosquitto_sub to /dev/null: messages/s from the first publish to the last arrival
-    (its exit after --count messages); None (with a note) where it is not installed."""
+    """mosquitto_sub, printing nothing but arrival times: messages/s from the first publish
+    to the last arrival; None (with a note) where it is not installed."""
     exe = shutil.which("mosquitto_sub")
     if exe is None:
         console.print("[yellow]physical limit skipped: mosquitto_sub not found")
         return None
     cid = f"limit-{time.time_ns()}"
-    base = [exe, "-h", "127.0.0.1", "-p", str(svc.mqtt_port), "-V", "mqttv311", "-c",
-            "-i", cid, "-q", "1", "-t", "lift/+/telemetry"]
+    # MQTT 5 like the ingester: its Receive Maximum (libmosquitto's 65535) sets the window,
+    # not the broker's max_inflight_messages for MQTT 3.1.1 clients (20 in --broker peer)
+    base = [exe, "-h", "127.0.0.1", "-p", str(svc.mqtt_port), "-V", "mqttv5", "-c",
+            "-x", "600", "-i", cid, "-q", "1", "-t", "lift/+/telemetry"]
     # A persistent session first (-E: exit once subscribed), so nothing published before
     # the counting client is connected is lost: the broker queues it for the session.
     subprocess.run([*base, "-E"], check=True, timeout=30, stdout=subprocess.DEVNULL)
-    sub = subprocess.Popen([*base, "-C", str(load.messages)], stdout=subprocess.DEVNULL)
+    # It prints only each message's arrival time (-F %U), so the clock stops at the last
+    # arrival, not at its exit (libmosquitto's loop may take a while to notice the end).
+    stamps = svc.dir / f"{cid}.txt"
+    out = stamps.open("wb")
+    sub = subprocess.Popen([*base, "-C", str(load.messages), "-F", "%U"], stdout=out)
     ended: dict[str, Any] = {}
 
     def reap() -> None:
@@ -221,7 +227,10 @@ def run_limit(svc: Services, load: Load, n: int) -> dict[str, Any] | None:
         console.print("[yellow]physical limit: mosquitto_sub did not receive everything")
         return None
     sub.returncode = 0  # reaped by wait4 above
-    seconds = ended["t"] - t0
+    out.close()
+    lines = stamps.read_text().split()
+    stamps.unlink()
+    seconds = (float(lines[-1]) if len(lines) == load.messages else ended["t"]) - t0
     return {"msgs_per_s": load.messages / seconds, "samples_per_s": n / seconds,
             "seconds": seconds, "cpu_s": ended["cpu_s"], "publish_s": pub_s,
             "cpu_us_per_sample": ended["cpu_s"] / n * 1e6, "peak_rss_mb": ended["rss"]}
@@ -420,7 +429,7 @@ def report(runs: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> None
             "ratio": _ratio(w1, r1, "msgs_per_s"),
             "whistle_vs_reference_batch_samples": _ratio(w50, r50, "samples_per_s"),
         })
-    if l1 and l50:  # mosquitto_sub to /dev/null: what the publisher and broker deliver
+    if l1 and l50:  # mosquitto_sub doing nothing: what the publisher and broker deliver
         result.update({
             "limit_msgs_per_s": round(median(l1, "msgs_per_s")),
             "limit_batch_samples_per_s": round(median(l50, "samples_per_s")),
@@ -472,8 +481,8 @@ def report(runs: dict[str, list[dict[str, Any]]], a: argparse.Namespace) -> None
                           f"{median(rs, 'peak_rss_mb'):.0f}",
                           f"{msgs / lim:.2f}" if lim else "-")
     console.print(table)
-    console.print("physical limit: mosquitto_sub (C) to /dev/null; bare paho: a paho client "
-                  "that only counts")
+    console.print("physical limit: mosquitto_sub (C) printing arrival times only; bare paho: "
+                  "a paho client that only counts")
     summary = {k: v for k, v in result.items() if k not in ("runs",)}
     print(json.dumps(summary, indent=2))
 
