@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import math
 import struct
 import time
 from collections.abc import Callable
@@ -159,7 +159,7 @@ def main() -> None:
             for k, v in per_msg.items()}
         whistle = [v for k, v in per_msg.items() if k not in ("paho_stock", "layout_only")]
         out[f"{batch}-sample"]["sum_whistle_steps_us_per_sample"] = round(
-            statistics.fsum(whistle) / batch, 3)
+            math.fsum(whistle) / batch, 3)
     print(json.dumps(out, indent=2))
 
 
