@@ -44,7 +44,7 @@ class Receiver:
 
     def __init__(self, cls: type[mqtt.Client], url: str, topic: str, *,
                  keepalive: int = 60, v5: bool = True, ca: Path | None = None,
-                 log: bool = False) -> None:
+                 log: bool = False, manual_ack: bool = False) -> None:
         self.got: list[Got] = []
         self.meta: list[tuple[bool, bool, str | None]] = []  # retain, dup, properties
         self.kinds: set[str] = set()
@@ -58,7 +58,7 @@ class Receiver:
         self.client = cls(callback_api_version=CallbackAPIVersion.VERSION2,
                           client_id=f"rx-{uuid.uuid4().hex[:8]}",
                           protocol=MQTTProtocolVersion.MQTTv5 if v5 else
-                          MQTTProtocolVersion.MQTTv311)
+                          MQTTProtocolVersion.MQTTv311, manual_ack=manual_ack)
         configure(self.client, address)
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_message = self._on_message
@@ -236,6 +236,30 @@ def test_topic_callbacks_and_a_failing_on_message_behave_as_in_stock_paho(
         assert solo.connects == 1, "the exception did not cost the connection"
     finally:
         solo.close()
+
+
+def test_with_manual_acks_as_the_ingester_a_burst_is_delivered_to_its_last_message(
+        mqtt_url: str, topic_prefix: str) -> None:
+    # Nothing is sent back (no PUBACK until a commit), so only the drain of the buffer in
+    # loop_read delivers the packets that arrived in the last chunk: select() cannot see them.
+    topic = f"{topic_prefix}/client/{uuid.uuid4().hex[:6]}/#"
+    rx = Receiver(BufferedClient, mqtt_url, topic, manual_ack=True)
+    try:
+        # QoS 0: a broker stops at its in-flight window of unacknowledged QoS 1 messages
+        msgs = [(t, p, 0) for t, p, _q in messages(topic.removesuffix("/#"), [200] * 3000)]
+        address = parse_broker_url(mqtt_url)
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv311)
+        pub.connect(address.host, address.port)
+        pub.loop_start()
+        try:
+            infos = [pub.publish(t, payload, qos=0) for t, payload, _q in msgs]
+            infos[-1].wait_for_publish(10)
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+        assert rx.wait_for(len(msgs)) == msgs
+    finally:
+        rx.close()
 
 
 def test_packets_of_256_kib_between_small_ones(
