@@ -1,4 +1,5 @@
-"""The ceiling: a bare paho subscriber that only counts messages (run as its own process).
+"""The bare paho subscriber (reference): a paho client that only counts messages (run as its
+own process). It is no ceiling: Node-RED or Whistle can be faster than stock paho.
 
 It subscribes like the ingester (same protocol, QoS 1, persistent session), prints
 "ready" once subscribed, then one JSON line when it has received --n messages: the wall

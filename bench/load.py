@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -89,3 +93,57 @@ class Publisher:
         """Disconnect."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class PublisherProcess:
+    """The Publisher in a process of its own, as the Node-RED peer's bench.py runs it.
+
+    ``python -m bench.load`` makes the same messages (same arguments, same bytes), connects,
+    says "ready", publishes when told, and reports the wall clock of its first publish.
+    """
+
+    def __init__(self, port: int, n: int, batch: int, elevators: int, t0_ms: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.load", "--port", str(port), "--n", str(n),
+             "--batch", str(batch), "--elevators", str(elevators), "--t0-ms", str(t0_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=Path(__file__).resolve().parents[1])
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            self.proc.kill()
+            raise SystemExit(f"bench: the publisher process did not start: {line!r}")
+
+    def go(self) -> None:
+        """Start publishing."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def wait(self) -> tuple[float, float]:
+        """(wall clock of the first publish, seconds until the last PUBACK)."""
+        assert self.proc.stdout is not None
+        out = json.loads(self.proc.stdout.readline())
+        self.proc.wait(30)
+        return float(out["t0"]), float(out["publish_s"])
+
+
+def main() -> None:
+    """Publish make_messages(n, batch, elevators, t0_ms) once told to on stdin."""
+    ap = argparse.ArgumentParser()
+    for name in ("--port", "--n", "--batch", "--elevators", "--t0-ms"):
+        ap.add_argument(name, type=int, required=True)
+    ap.add_argument("--window", type=int, default=100)
+    a = ap.parse_args()
+    msgs = make_messages(a.n, a.batch, a.elevators, a.t0_ms)
+    pub = Publisher("127.0.0.1", a.port, a.window)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    t0 = time.time()
+    publish_s = pub.publish_all(msgs)
+    print(json.dumps({"t0": t0, "publish_s": publish_s}), flush=True)
+    pub.close()
+
+
+if __name__ == "__main__":
+    main()

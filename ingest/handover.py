@@ -37,7 +37,8 @@ class Handover:
             self._items.append(item)
             self._pending_bytes += item.size
             self._pending_samples += item.samples or 1
-            if self._taker_waiting:
+            if self._taker_waiting:  # once per wait: the taker takes all there is anyway
+                self._taker_waiting = False
                 self._cond.notify_all()
 
     def __len__(self) -> int:

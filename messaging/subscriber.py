@@ -9,7 +9,6 @@ moment leads to redelivery rather than loss.
 
 from __future__ import annotations
 
-import struct
 import threading
 import time
 import uuid
@@ -19,8 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.client import PUBACK
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -28,6 +26,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from core.accept import Decoded, WireDecoder
 from core.broker import BrokerAddress
 from core.settings import Settings
+from messaging.client import AckBatchingClient, make_client
 from messaging.connection import configure
 
 log = structlog.get_logger(__name__)
@@ -35,60 +34,6 @@ log = structlog.get_logger(__name__)
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 PROBE_TIMEOUT_S = 5.0
-_PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK), remaining length 2, packet id
-
-
-READ_CHUNK = 64 * 1024
-
-
-class AckBatchingClient(mqtt.Client):
-    """paho's client plus one method: acknowledge many QoS 1 messages in one write.
-
-    paho's ``ack()`` queues one packet and wakes its network loop per message, which
-    then sends each PUBACK with its own system call; after a commit of a few thousand
-    messages that is most of the ingester's work. Here the PUBACKs of a batch become one
-    queued buffer, one wake-up and one send. It uses paho's ``_packet_queue`` (the same
-    call ``ack()`` ends in), which is why paho is pinned below 3.
-    """
-
-    def ack_many(self, mids: list[int]) -> None:
-        """Send PUBACK for each packet id, in order, with one queued write."""
-        if mids:
-            packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in mids])
-            self._packet_queue(PUBACK, packet, 0, 0)
-
-    # --- reads in chunks ------------------------------------------------------------------
-    # paho reads each packet with several recv() calls (one byte of fixed header, one per
-    # remaining-length byte, then the rest): for 1-sample messages most of the ingester's
-    # system calls. Here one recv() of up to READ_CHUNK bytes fills a buffer that serves
-    # paho's small reads, and loop_read drains it before paho waits on the socket again
-    # (select cannot see bytes that are already buffered).
-    _rbuf: bytes = b""
-    _rpos: int = 0
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if self._rpos >= len(self._rbuf):
-            data = super()._sock_recv(READ_CHUNK)  # BlockingIOError when nothing is there
-            if not data:
-                return data  # end of stream: paho handles the lost connection
-            self._rbuf, self._rpos = data, 0
-        end = self._rpos + bufsize
-        chunk = self._rbuf[self._rpos:end]
-        self._rpos += len(chunk)
-        return chunk
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        while (rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf)
-               and self._sock is not None):
-            rc = super().loop_read(max_packets)
-        return rc
-
-    def _sock_close(self) -> None:
-        self._rbuf, self._rpos = b"", 0  # bytes of the old connection must not leak
-        super()._sock_close()
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Inbound(Decoded):
     """One received message, decoded (or refused), waiting for its commit and its ack."""
@@ -172,8 +117,8 @@ class Subscriber:
 
     def _make_client(self) -> AckBatchingClient:
         v5 = self.protocol == MQTTProtocolVersion.MQTTv5
-        client = AckBatchingClient(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id,
+        client = make_client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.client_id,
             protocol=self.protocol, manual_ack=True,
             clean_session=None if v5 else False)
         configure(client, self.broker)
@@ -244,7 +189,10 @@ class Subscriber:
         log.warning("MQTT disconnected; paho reconnects with backoff", reason=str(rc))
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.handoff(self.decode(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+        # the hot path of every message: decode() inlined (a call less per message)
+        self.handoff(self.decoder.decode(  # type: ignore[arg-type]
+            msg.topic, bytes(msg.payload), time.time_ns() // 1000, Inbound, mid=msg.mid,
+            qos=msg.qos, generation=self.generation))
 
     def decode(self, mid: int, qos: int, topic: str, payload: bytes) -> Inbound:
         """Decode one message into an Inbound; never raises."""
