@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast bench bench-scale bench-soak bench-storage evaluate lint clean help
+.PHONY: demo test test-fast bench bench-scale bench-scale-out bench-soak bench-storage evaluate lint clean help
 
 help:
 	@echo "make demo      run Whistle with a simulated fleet (embedded database and broker)"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED,"
 	@echo "               then rules scale-out and storage (bytes per sample, raw and compacted)"
 	@echo "make bench-scale  registry at city scale: bulk import, POST /elevators, fleet page"
+	@echo "make bench-scale-out  one against two ingesters on a shared subscription"
 	@echo "make bench-soak an hour of whistle serve with 2,000 simulated elevators: RSS and CPU"
 	@echo "make bench-storage  the storage benchmark alone (bench/results/storage.json)"
 	@echo "make evaluate  detection evaluation over 1,000 simulated elevator-hours"
@@ -39,6 +40,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.rules_scale
 	$(BIN)/python -m bench.storage
+
+bench-scale-out: $(STAMP)
+	$(BIN)/python -m bench.ingest_scale
 
 bench-soak: $(STAMP)
 	$(BIN)/python -m bench.soak

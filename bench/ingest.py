@@ -145,27 +145,40 @@ def run_reference(svc: Services, load: Load, n: int) -> dict[str, Any]:
 
 
 def run_whistle(svc: Services, load: Load, n: int, tmp: Path,
-                profile: Path | None = None) -> dict[str, Any]:
-    """`whistle ingest` with its defaults: samples/s from first publish to the last commit."""
+                profile: Path | None = None, ingesters: int = 1) -> dict[str, Any]:
+    """`whistle ingest` with its defaults: samples/s from first publish to the last commit.
+    With several ingesters they share one MQTT 5 subscription; CPU is their sum."""
     with psycopg.connect(svc.url, autocommit=True) as conn:
         conn.execute("TRUNCATE telemetry, elevator_state, ingest_rejects")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     env.update(WHISTLE_DATABASE_URL=svc.url, WHISTLE_MQTT_URL=svc.mqtt_url,
-               WHISTLE_MQTT_CLIENT_ID=f"bench-{time.time_ns()}", WHISTLE_DATA_DIR=str(tmp),
+               WHISTLE_DATA_DIR=str(tmp),
                WHISTLE_ADMIN_TOKEN="bench-" + "b" * 32, WHISTLE_LOG_FORMAT="json",
                WHISTLE_MQTT_SESSION_EXPIRY_S="60")
-    log = tmp / "ingest.log"
-    out = log.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "whistle", "ingest"], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, cwd=ROOT)
+    if ingesters > 1:
+        env.update(WHISTLE_MQTT_SHARE_GROUP=f"bench{time.time_ns()}", WHISTLE_MQTT_PROTOCOL="5")
+    procs, logs_, outs = [], [], []
+    for k in range(ingesters):
+        log = tmp / f"ingest{k}.log"
+        outs.append(log.open("wb"))
+        logs_.append(log)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "whistle", "ingest"],
+            env=env | {"WHISTLE_MQTT_CLIENT_ID": f"bench-{time.time_ns()}-{k}"},
+            stdout=outs[-1], stderr=subprocess.STDOUT, cwd=ROOT))
     deadline = time.monotonic() + 60
-    while "MQTT subscribed" not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"bench: whistle ingest did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    spy = start_profiler(proc.pid, profile) if profile else None
+    for proc, log in zip(procs, logs_, strict=True):
+        while "MQTT subscribed" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"bench: whistle ingest did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+    spy = start_profiler(procs[0].pid, profile) if profile else None
     pub = load.publisher(svc.mqtt_port)
-    cpu0, host0, pg0 = proc_cpu(proc.pid), host_cpu(), tree_cpu(svc.pg.pgdata)
+
+    def cpu() -> float:
+        return sum(proc_cpu(p.pid) for p in procs)
+
+    cpu0, host0, pg0 = cpu(), host_cpu(), tree_cpu(svc.pg.pgdata)
     pub.go()
     rows, last_change, last_rows = 0, time.monotonic(), -1
     with psycopg.connect(svc.url, autocommit=True) as conn:
@@ -179,20 +192,22 @@ def run_whistle(svc: Services, load: Load, n: int, tmp: Path,
                            "FROM telemetry").fetchone()[0]
         distinct = conn.execute("SELECT count(DISTINCT (elevator_pk, ts, seq)) FROM telemetry"
                                 ).fetchone()[0]
-    cpu1, host1, pg1 = proc_cpu(proc.pid), host_cpu(), tree_cpu(svc.pg.pgdata)
-    rss = peak_rss_mb(proc.pid)
+    cpu1, host1, pg1 = cpu(), host_cpu(), tree_cpu(svc.pg.pgdata)
+    rss = max(peak_rss_mb(p.pid) for p in procs)
     t0, pub_s = pub.wait()
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         spy.wait(60)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
-    out.close()
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc, out in zip(procs, outs, strict=True):
+        proc.wait(30)
+        out.close()
     seconds = float(end) - t0
     return {"msgs_per_s": load.messages / seconds, "samples_per_s": rows / seconds,
             "seconds": seconds, "rows": rows, "duplicates": rows - distinct,
             "cpu_s": cpu1 - cpu0, "cpu_us_per_sample": (cpu1 - cpu0) / max(rows, 1) * 1e6,
-            "peak_rss_mb": rss, "publish_s": pub_s,
+            "peak_rss_mb": rss, "publish_s": pub_s, "ingesters": ingesters,
             "postgres_cpu_us_per_sample": (pg1 - pg0) / max(rows, 1) * 1e6,
             "host_cpu_busy": (host1[0] - host0[0]) / max(1, host1[1] - host0[1])}
 
