@@ -6,9 +6,8 @@ A gateway is an HTTP request: ``url``, ``method``, ``content_type``, ``headers``
 ``$text``, ...). Values are escaped for where they go: JSON string content in a JSON body,
 form encoding in a form body, percent-encoding in the URL; header values may not hold line
 breaks. :data:`EXAMPLES` shows the request shapes of Aliyun SMS (dysmsapi SendSms) and
-Tencent Cloud SMS (SendSms 2021-01-11) -- both providers also require a request
-signature of their own, which a generic template cannot compute: point ``url`` at a
-signing relay for those (README, "Reaching people").
+Tencent Cloud SMS (SendSms 2021-01-11); both also require a request signature of their
+own, which the gateway's ``signing`` (``aliyun``, ``tencent``) adds (:mod:`core.smssign`).
 """
 
 from __future__ import annotations
@@ -34,15 +33,18 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                  "&TemplateCode=$template_id"
                  "&TemplateParam=%7B%22case%22%3A%22$case_id%22%2C%22site%22%3A%22$site%22%7D"
                  "&SignatureNonce=$nonce"),
+        "signing": "aliyun",  # api_key: AccessKeyId, api_secret: AccessKeySecret
     },
     "tencent": {
         "url": "https://sms.tencentcloudapi.com/", "method": "POST",
         "content_type": "application/json",
         "headers": {"X-TC-Action": "SendSms", "X-TC-Version": "2021-01-11",
                     "X-TC-Region": "ap-guangzhou", "X-TC-Timestamp": "$timestamp"},
-        "body": ('{"PhoneNumberSet": ["$phone"], "SmsSdkAppId": "$api_key", '
+        # SmsSdkAppId: the application's id in the SMS console (not a secret)
+        "body": ('{"PhoneNumberSet": ["$phone"], "SmsSdkAppId": "1400000000", '
                  '"SignName": "$sign_name", "TemplateId": "$template_id", '
                  '"TemplateParamSet": ["$case_id", "$site"]}'),
+        "signing": "tencent",  # api_key: SecretId, api_secret: SecretKey
     },
 }
 

@@ -255,7 +255,7 @@ def failing_by_org(conn: psycopg.Connection) -> dict[int, int]:
 
 # --- SMS gateway -----------------------------------------------------------------------
 _GATEWAY = ("url, method, content_type, headers, body, api_key, api_secret, sign_name, "
-            "template_id, daily_cap, updated_at")
+            "template_id, daily_cap, signing, updated_at")
 
 
 def gateway(conn: psycopg.Connection, *, org_id: int, masked: bool = False) -> Row | None:
@@ -275,14 +275,16 @@ def put_gateway(conn: psycopg.Connection, *, org_id: int, gw: Row | None) -> Non
         return
     conn.execute(
         "INSERT INTO sms_gateways AS g (org_id, url, method, content_type, headers, body, "
-        "api_key, api_secret, sign_name, template_id, daily_cap) "
+        "api_key, api_secret, sign_name, template_id, daily_cap, signing) "
         "VALUES (%(org)s, %(url)s, %(method)s, %(content_type)s, %(headers)s, %(body)s, "
-        "%(api_key)s, %(api_secret)s, %(sign_name)s, %(template_id)s, %(daily_cap)s) "
+        "%(api_key)s, %(api_secret)s, %(sign_name)s, %(template_id)s, %(daily_cap)s, "
+        "%(signing)s) "
         "ON CONFLICT (org_id) DO UPDATE SET url = EXCLUDED.url, method = EXCLUDED.method, "
         "content_type = EXCLUDED.content_type, headers = EXCLUDED.headers, "
         "body = EXCLUDED.body, api_key = coalesce(EXCLUDED.api_key, g.api_key), "
         "api_secret = coalesce(EXCLUDED.api_secret, g.api_secret), "
         "sign_name = EXCLUDED.sign_name, template_id = EXCLUDED.template_id, "
-        "daily_cap = EXCLUDED.daily_cap, updated_at = now()",
-        {**gw, "org": org_id, "headers": Jsonb(gw.get("headers") or {})})
+        "daily_cap = EXCLUDED.daily_cap, signing = EXCLUDED.signing, updated_at = now()",
+        {**gw, "org": org_id, "headers": Jsonb(gw.get("headers") or {}),
+         "signing": gw.get("signing") or "none"})
 

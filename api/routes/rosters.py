@@ -98,6 +98,10 @@ class GatewayIn(Body):
     sign_name: Annotated[str, Field(max_length=100)] | None = None
     template_id: Annotated[str, Field(max_length=100)] | None = None
     daily_cap: Annotated[int, Field(ge=0, le=1_000_000, strict=True)] = 200
+    signing: Literal["none", "aliyun", "tencent"] = Field(
+        default="none", description="sign each request as Aliyun SMS (RPC HMAC-SHA1, "
+        "api_key = AccessKeyId, api_secret = AccessKeySecret) or Tencent Cloud SMS "
+        "(TC3-HMAC-SHA256, api_key = SecretId, api_secret = SecretKey) require")
 
 
 class ChannelsIn(Body):

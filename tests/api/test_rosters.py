@@ -139,7 +139,7 @@ def test_channels_keep_their_secrets_and_never_show_them(world: World, db: psyco
             {"person_id": wang, "kind": "email", "target": "wang@example.org", "lang": "en"},
             {"person_id": wang, "kind": "sms", "target": "+8613800000000"}],
         "sms_gateway": {"url": "https://sms.example.org/send", "body": '{"to": "$phone"}',
-                        "api_key": SMS_KEY, "daily_cap": 50}}))
+                        "api_key": SMS_KEY, "daily_cap": 50, "signing": "aliyun"}}))
     member_view = world.as_("prop_a").get(f"/orgs/{org}/channels")
     for text in (str(body), member_view.text):
         assert SECRET not in text and "the-access-token" not in text and SMS_KEY not in text
@@ -147,6 +147,10 @@ def test_channels_keep_their_secrets_and_never_show_them(world: World, db: psyco
     assert robot["secret"] == "****" + SECRET[-4:]
     assert robot["target"] == "https://oapi.dingtalk.com/****"
     assert body["sms_gateway"]["api_key"] == "****" + SMS_KEY[-4:]
+    assert body["sms_gateway"]["signing"] == "aliyun"
+    bad = boss.put(f"/orgs/{org}/channels", json={"channels": [], "sms_gateway": {
+        "url": "https://sms.example.org/send", "body": "x", "signing": "md5"}})
+    assert bad.status_code == 422 and "signing" in bad.text
     assert [c["target"] for c in body["channels"][1:]] == ["wang@example.org",
                                                            "+8613800000000"]
     # sending the masked view back (with ids) keeps the robot's URL and secret

@@ -1,7 +1,8 @@
 """SMS through the organization's HTTP gateway (a request template, :mod:`core.sms`).
 
 The request is rendered with the recipient's phone number, the message's short text and
-fields, and the gateway's keys; a 2xx answer is a delivery, unless its JSON says otherwise
+fields, and the gateway's keys, then signed as Aliyun or Tencent Cloud require when the
+gateway says so (:mod:`core.smssign`); a 2xx answer is a delivery, unless its JSON says otherwise
 the way Aliyun (``"Code"`` other than ``"OK"``) and Tencent Cloud (``Response.Error``)
 do. The daily cap of the organization is checked by the sender before this is called.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from core import sms
+from core import sms, smssign
 from rules.notify.channels import DeliveryError, Message, post_checked
 
 __all__ = ["Sms"]
@@ -44,6 +46,7 @@ class Sms:
                   "nonce": uuid.uuid4().hex}
         try:
             method, url, headers, body = sms.render(gw, values)
+            method, headers, body = _signed(gw, method, url, headers, body, now)
         except (KeyError, ValueError) as exc:
             raise DeliveryError(f"the gateway's template does not render: {exc}") from None
         response = post_checked(self.http, url, content=body, headers=headers,
@@ -61,3 +64,17 @@ class Sms:
                 answer.get("Response"), dict) else None
             if error:
                 raise DeliveryError(f"the gateway refused: {str(error.get('Code'))[:80]}")
+
+
+def _signed(gw: dict[str, Any], method: str, url: str, headers: dict[str, str], body: bytes,
+            now: float) -> tuple[str, dict[str, str], bytes]:
+    """The request signed as its provider requires (core.smssign), if the gateway says so."""
+    signing = gw.get("signing") or "none"
+    key, secret = str(gw.get("api_key") or ""), str(gw.get("api_secret") or "")
+    if signing == "aliyun":
+        return method, headers, smssign.aliyun(method, body, access_key_id=key,
+                                               secret=secret, now=now or time.time())
+    if signing == "tencent":
+        return method, smssign.tencent(headers, body, host=urlsplit(url).netloc,
+                                       secret_id=key, secret_key=secret), body
+    return method, headers, body

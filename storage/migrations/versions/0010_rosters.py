@@ -80,6 +80,7 @@ def upgrade() -> None:
         sign_name     text,
         template_id   text,
         daily_cap     integer NOT NULL DEFAULT 200 CHECK (daily_cap >= 0),
+        signing       text NOT NULL DEFAULT 'none' CHECK (signing IN ('none', 'aliyun', 'tencent')),
         updated_at    timestamptz NOT NULL DEFAULT now()
     );
 
