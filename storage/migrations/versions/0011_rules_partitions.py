@@ -46,6 +46,8 @@ def upgrade() -> None:
         created_at  timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (partition, seq)
     );
+    -- Rows live until their owner has read them: no compression on the ingest path.
+    ALTER TABLE rules_feed ALTER COLUMN body SET STORAGE EXTERNAL;
     """)
 
 
