@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["Override", "Shift", "on_duty", "zone"]
+__all__ = ["Override", "Shift", "in_quiet_hours", "on_duty", "zone"]
 
 
 def zone(name: str) -> ZoneInfo:
@@ -85,3 +85,12 @@ def on_duty(shifts: Iterable[Shift], overrides: Iterable[Override], at: datetime
     people = [s.person_id for s in shifts if s.covers(at) and s.person_id not in off]
     people = list(dict.fromkeys(people))
     return people, "roster" if people else "none"
+
+
+def in_quiet_hours(start: time, end: time, tz: str, at: datetime) -> bool:
+    """Whether ``at`` falls in a daily quiet period from ``start`` to ``end`` (wall-clock
+    times in ``tz``; an end at or before the start runs over midnight, equal: all day)."""
+    local = at.astimezone(zone(tz)).time().replace(tzinfo=None)
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end

@@ -142,7 +142,7 @@ def people_names(conn: psycopg.Connection, *, person_ids: list[int]) -> dict[int
 
 # --- channels --------------------------------------------------------------------------
 _CHANNEL = ("id, person_id, position, kind, target, secret, lang, failures, last_error, "
-            "last_failed_at, last_ok_at")
+            "last_failed_at, last_ok_at, quiet_from, quiet_until, quiet_tz")
 
 
 def _shown(row: Row) -> Row:
@@ -151,7 +151,10 @@ def _shown(row: Row) -> Row:
             "target": mask_target(row["kind"], row["target"]) if robot else row["target"],
             "secret": mask(row["secret"]), "lang": row["lang"],
             "failing": row["failures"] >= FAILING_AFTER, "failures": row["failures"],
-            "last_failed_at": row["last_failed_at"], "last_ok_at": row["last_ok_at"]}
+            "last_failed_at": row["last_failed_at"], "last_ok_at": row["last_ok_at"],
+            "quiet_hours": None if row["quiet_from"] is None else {
+                "from": row["quiet_from"].strftime("%H:%M"),
+                "until": row["quiet_until"].strftime("%H:%M"), "time_zone": row["quiet_tz"]}}
 
 
 def _active(conn: psycopg.Connection, org_id: int) -> list[Row]:
@@ -191,18 +194,23 @@ def replace_channels(conn: psycopg.Connection, *, org_id: int, channels: list[Ro
                 raise Invalid(f"channels.{i}.target", "required for a new channel")
             secret = ch["secret"] if ch.get("secret") is not None else (
                 old["secret"] if old else None)
+            quiet = ch.get("quiet_hours") or {}
+            q = (quiet.get("from"), quiet.get("until"), quiet.get("time_zone"))
             if old is not None:
                 keep.add(old["id"])
                 conn.execute(
                     "UPDATE contact_channels SET person_id = %s, position = %s, kind = %s, "
-                    "target = %s, secret = %s, lang = %s WHERE id = %s",
-                    (ch.get("person_id"), pos, ch["kind"], target, secret, ch["lang"],
+                    "target = %s, secret = %s, lang = %s, quiet_from = %s, quiet_until = %s, "
+                    "quiet_tz = %s WHERE id = %s",
+                    (ch.get("person_id"), pos, ch["kind"], target, secret, ch["lang"], *q,
                      old["id"]))
             else:
                 conn.execute(
                     "INSERT INTO contact_channels (org_id, person_id, position, kind, target, "
-                    "secret, lang) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (org_id, ch.get("person_id"), pos, ch["kind"], target, secret, ch["lang"]))
+                    "secret, lang, quiet_from, quiet_until, quiet_tz) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (org_id, ch.get("person_id"), pos, ch["kind"], target, secret, ch["lang"],
+                     *q))
         gone = sorted(set(current) - keep)
         if gone:
             conn.execute("UPDATE contact_channels SET removed_at = now() WHERE id = ANY(%s)",

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.roster import Override, Shift, on_duty, zone
+from core.roster import Override, Shift, in_quiet_hours, on_duty, zone
 
 SH = ZoneInfo("Asia/Shanghai")
 NIGHT = Shift(person_id=2, weekday=1, starts=time(20), ends=time(8), time_zone="Asia/Shanghai")
@@ -78,3 +78,16 @@ def test_a_naive_instant_and_an_unknown_zone_are_refused():
         on_duty([DAY], [], datetime(2026, 12, 7, 9))
     with pytest.raises(ValueError, match="IANA"):
         zone("Mars/Olympus")
+
+
+def test_quiet_hours_over_midnight_and_in_their_own_zone():
+    utc = ZoneInfo("UTC")
+    night = (time(22), time(7), "Asia/Shanghai")
+    assert in_quiet_hours(*night, at(2026, 12, 7, 14, 30, utc))  # 22:30 in Shanghai
+    assert in_quiet_hours(*night, at(2026, 12, 7, 22, 59, utc))  # 06:59 the next morning
+    assert not in_quiet_hours(*night, at(2026, 12, 7, 23, 0, utc))  # 07:00: over
+    assert not in_quiet_hours(*night, at(2026, 12, 7, 5, 0, utc))  # 13:00
+    lunch = (time(12), time(13, 30), "Europe/Berlin")
+    assert in_quiet_hours(*lunch, at(2026, 12, 7, 11, 15, utc))  # 12:15 in Berlin (UTC+1)
+    assert not in_quiet_hours(*lunch, at(2026, 12, 7, 12, 45, utc))
+    assert in_quiet_hours(time(9), time(9), "UTC", at(2026, 12, 7, 3, 0, utc))  # all day

@@ -386,6 +386,10 @@ ZH: dict[str, str] = {
     'the weekly shifts, or off duty.':
         '节假日与换班：临时调整期间，该人员代替每周班次值班，或不值班。',
     'How people are reached': '如何通知到人',
+    "In a channel's quiet hours only rescues and critical cases use it; the rest go to "
+    'the next channel.':
+        '在渠道的免打扰时段内，只有救援和紧急案件经该渠道发送，其余转到下一个渠道。',
+    'Quiet hours': '免打扰时段',
     'Monday': '星期一',
     'No channel yet: set them with PUT /api/v1/orgs/%(id)s/channels.':
         '尚未设置通知渠道：请用 PUT /api/v1/orgs/%(id)s/channels 设置。',

@@ -73,6 +73,22 @@ class RosterIn(Body):
     overrides: Annotated[list[OverrideIn], Field(max_length=500, default_factory=list)]
 
 
+class QuietHoursIn(Body):
+    """Daily quiet hours of a channel: from and until (local, an until at or before the
+    from runs over midnight) in an IANA time zone. Messages of cases that are neither a
+    rescue nor critical skip the channel then, for the next one; a rescue always goes."""
+
+    from_: HHMM = Field(alias="from")
+    until: HHMM
+    time_zone: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Shanghai"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        roster.zone(v)
+        return v
+
+
 class ChannelIn(Body):
     """A contact channel: of a person (person_id) or the organization's default."""
 
@@ -82,6 +98,7 @@ class ChannelIn(Body):
     target: Annotated[str, Field(min_length=3, max_length=2000)] | None = None
     secret: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     lang: Literal["zh-CN", "en"] = "zh-CN"
+    quiet_hours: QuietHoursIn | None = None
 
 
 class GatewayIn(Body):
@@ -197,7 +214,7 @@ def put_channels(org_id: int, body: ChannelsIn, conn: ConnDep, principal: Princi
             raise Invalid("sms_gateway.url", "must be an http:// or https:// URL")
     with conn.transaction():
         rosters.replace_channels(conn, org_id=org_id,
-                                 channels=[c.model_dump() for c in body.channels])
+                                 channels=[c.model_dump(by_alias=True) for c in body.channels])
         if "sms_gateway" in body.model_fields_set:
             rosters.put_gateway(conn, org_id=org_id,
                                 gw=gw.model_dump() if gw is not None else None)

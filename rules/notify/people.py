@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from core.roster import on_duty
+from core.roster import in_quiet_hours, on_duty
 from core.settings import Settings
 from rules.notify import texts
 from rules.notify.channels import Channel, DeliveryError, Message
@@ -183,6 +183,12 @@ class ChannelSender:
                 "channel_id"] else None
             if ch is None:
                 skip = "the channel was removed"
+            elif ch["quiet_from"] is not None and in_quiet_hours(
+                    ch["quiet_from"], ch["quiet_until"], ch["quiet_tz"],
+                    datetime.fromtimestamp(now, UTC)) and not queries.urgent(
+                    conn, case_ids=list(row["case_ids"])):
+                skip = (f"quiet hours ({ch['quiet_from']:%H:%M}-{ch['quiet_until']:%H:%M} "
+                        f"{ch['quiet_tz']}): not urgent, the next channel is used")
             elif ch["kind"] == "sms":
                 gw = rosters.gateway(conn, org_id=ch["org_id"])
                 since = notifications.day_start(datetime.fromtimestamp(now, UTC), self.tz)

@@ -325,3 +325,11 @@ def elevators_by_rescue_code(conn: psycopg.Connection, *, principal: Principal, 
                     "ORDER BY e.id").format(w=where)
     with conn.cursor(row_factory=tuple_row) as cur:
         return [str(r[0]) for r in cur.execute(query, {**params, "code": code}).fetchall()]
+
+
+def urgent(conn: psycopg.Connection, *, case_ids: list[int]) -> bool:
+    """Whether any of these cases is a rescue or critical (what quiet hours never hold)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return cur.execute("SELECT EXISTS (SELECT 1 FROM cases WHERE id = ANY(%s) AND "
+                           "(kind = 'rescue' OR severity = 'critical'))",
+                           (case_ids,)).fetchone() == (True,)

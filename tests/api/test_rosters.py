@@ -177,11 +177,27 @@ def test_channels_keep_their_secrets_and_never_show_them(world: World, db: psyco
     ({"kind": "email", "target": "a@example.org", "id": 12345}, "channels.0.id"),
     ({"kind": "email", "target": "a@example.org", "person_id": 12345},
      "channels.0.person_id"),
-    ({"kind": "email", "target": "a@example.org", "lang": "fr"}, "lang")])
+    ({"kind": "email", "target": "a@example.org", "lang": "fr"}, "lang"),
+    ({"kind": "email", "target": "a@example.org",
+      "quiet_hours": {"from": "22:00", "until": "25:00"}}, "until"),
+    ({"kind": "email", "target": "a@example.org",
+      "quiet_hours": {"from": "22:00", "until": "07:00", "time_zone": "Mars/Olympus"}},
+     "time_zone")])
 def test_a_bad_channel_is_a_422_naming_its_field(world: World, channel: dict, field: str):
     r = world.admin.put(f"/orgs/{world.orgs['prop_a']}/channels", json={"channels": [channel]})
     assert r.status_code == 422, r.text
     assert field in r.text
+
+
+def test_quiet_hours_of_a_channel_are_kept_and_shown(world: World):
+    org = world.orgs["prop_a"]
+    quiet = {"from": "22:30", "until": "07:00", "time_zone": "Asia/Shanghai"}
+    body = ok(world.admin.put(f"/orgs/{org}/channels", json={"channels": [
+        {"kind": "email", "target": "duty@example.org", "quiet_hours": quiet},
+        {"kind": "email", "target": "night@example.org"}]}))
+    assert [c["quiet_hours"] for c in body["channels"]] == [quiet, None]
+    assert ok(world.as_("prop_a").get(f"/orgs/{org}/channels"))["channels"][0][
+        "quiet_hours"] == quiet
 
 
 def test_an_sms_template_with_an_unknown_placeholder_is_a_422(world: World):

@@ -262,3 +262,38 @@ def test_the_remind_interval_comes_from_the_rules_file_with_file_and_line(tmp_pa
     typo.write_text('[cases.fault]\nremnid = "10m"\n')
     with pytest.raises(PolicyError, match="known: accept, arrive, resolve, remind"):
         load(typo)
+
+
+def test_quiet_hours_hold_back_only_what_is_not_urgent(db, fleet, pool, sender):
+    """A channel in its quiet hours: a major fault goes to the next channel (on the
+    record), a trapped passenger goes to it all the same."""
+    prop = fleet.orgs["prop_a"]
+    wang = person(db, prop, "Wang Li")
+    always_on_duty(db, prop, wang)
+    now = datetime.now(UTC)
+    around_now = {"from": (now - timedelta(hours=1)).strftime("%H:%M"),
+                  "until": (now + timedelta(hours=1)).strftime("%H:%M"), "time_zone": "UTC"}
+    with Robot() as phone_robot, Robot(answer={"code": 0}) as desk:
+        rosters.replace_channels(db, org_id=prop, channels=[
+            {"person_id": wang, "kind": "wecom", "target": f"{phone_robot.base}/x",
+             "lang": "zh-CN", "quiet_hours": around_now},
+            {"person_id": wang, "kind": "feishu", "target": f"{desk.base}/hook/d",
+             "lang": "zh-CN"}])
+        notifier = Notifier(pool, POLICY, publisher=None, people=Router(base_url=BASE))
+        raise_alert(db, "E3", "door_fault", "major")
+        notifier.run_once()
+        [fault] = [r[0] for r in db.execute("SELECT id FROM cases").fetchall()]
+        rows = drain(sender, db, fault, done=2)
+        assert phone_robot.requests() == [] and len(desk.requests()) == 1
+        mine = [(r["channel"], r["state"]) for r in rows if r["recipient"] == "Wang Li"]
+        assert mine == [("wecom", "skipped"), ("feishu", "delivered")]
+        [held] = [r for r in rows if r["channel"] == "wecom"]
+        assert "quiet hours" in held["error"]
+        raise_alert(db, "E1", "trapped_passenger", "critical")
+        notifier.run_once()
+        [rescue] = [r[0] for r in db.execute("SELECT id FROM cases WHERE kind = 'rescue'"
+                                              ).fetchall()]
+        rows = drain(sender, db, rescue, done=2)
+        assert len(phone_robot.requests()) == 1  # a rescue goes through quiet hours
+    assert ("wecom", "delivered") in [(r["channel"], r["state"]) for r in rows
+                                      if r["recipient"] == "Wang Li"]

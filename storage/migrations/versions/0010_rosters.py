@@ -63,7 +63,13 @@ def upgrade() -> None:
         last_error     text,
         last_failed_at timestamptz,
         last_ok_at     timestamptz,
-        removed_at     timestamptz
+        removed_at     timestamptz,
+        -- quiet hours: non-urgent messages skip this channel for the next one
+        quiet_from     time,
+        quiet_until    time,
+        quiet_tz       text,
+        CHECK ((quiet_from IS NULL) = (quiet_until IS NULL)
+               AND (quiet_from IS NULL) = (quiet_tz IS NULL))
     );
     CREATE INDEX contact_channels_org ON contact_channels (org_id) WHERE removed_at IS NULL;
 
