@@ -11,7 +11,7 @@ help:
 	@echo "make demo      run Whistle with a simulated fleet (embedded database and broker)"
 	@echo "make test      run the whole test suite"
 	@echo "make bench     ingest benchmark: Whistle vs a bare paho subscriber vs Node-RED,"
-	@echo "               then rules scale-out and storage (bytes per sample, raw and compacted)"
+	@echo "               then rules and ingest scale-out and storage (bytes per sample)"
 	@echo "make bench-scale  registry at city scale: bulk import, POST /elevators, fleet page"
 	@echo "make bench-scale-out  one against two ingesters on a shared subscription"
 	@echo "make bench-soak an hour of whistle serve with 2,000 simulated elevators: RSS and CPU"
@@ -39,6 +39,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.rules_scale
+	$(BIN)/python -m bench.ingest_scale
 	$(BIN)/python -m bench.storage
 
 bench-scale-out: $(STAMP)
