@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from api.deps import ConnDep, PrincipalDep, SettingsDep
 from api.schemas import Body, Instant
@@ -27,6 +27,14 @@ from storage.errors import Invalid, NotFound
 router = APIRouter(tags=["rosters"])
 
 HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+def _zone(v: str) -> str:
+    roster.zone(v)  # ValueError naming it if unknown
+    return v
+
+
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_zone)]
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 
@@ -39,13 +47,7 @@ class ShiftIn(Body):
     weekday: Annotated[int, Field(ge=1, le=7, strict=True)]
     start: HHMM
     end: HHMM
-    time_zone: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Shanghai"
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        roster.zone(v)
-        return v
+    time_zone: TimeZone = "Asia/Shanghai"
 
 
 class OverrideIn(Body):
@@ -80,13 +82,7 @@ class QuietHoursIn(Body):
 
     from_: HHMM = Field(alias="from")
     until: HHMM
-    time_zone: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Shanghai"
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        roster.zone(v)
-        return v
+    time_zone: TimeZone = "Asia/Shanghai"
 
 
 class ChannelIn(Body):
