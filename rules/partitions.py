@@ -45,8 +45,8 @@ log = structlog.get_logger(__name__)
 
 OWNED = Gauge("whistle_rules_partitions_owned", "Partitions of elevators this process owns")
 
-FEED_ROWS = 256  # feed rows read per batch (spread over the partitions owned): a
-# backlog is evaluated in batches of about an ingest batch, so memory stays bounded
+FEED_ROWS = 16  # feed rows (ingest batches) read at once: a backlog is evaluated a few
+# ingest batches at a time, so memory stays bounded
 
 
 def new_owner() -> str:
@@ -255,24 +255,25 @@ class Owned:
         log.info("partitions given back", partitions=sorted(released))
 
     # --- the feed -------------------------------------------------------------------------
-    def read(self, conn: psycopg.Connection) -> tuple[list[bytes], dict[int, int]]:
-        """Feed bodies of the owned partitions after their cursors, and the new cursors."""
-        rows = feed.read(conn, self.cursors,
-                         limit=max(2, FEED_ROWS // max(1, len(self.cursors))))
+    def read(self, conn: psycopg.Connection) -> tuple[list[bytes], dict[int, int]] | None:
+        """Feed bodies of the owned partitions after their cursors, and the new cursors
+        (every owned partition has seen the rows read); None: nothing new."""
+        rows, last = feed.read(conn, self.cursors, limit=FEED_ROWS)
+        if last is None:
+            return None
         self.feed_rows += len(rows)
-        ahead: dict[int, int] = {}
-        for p, seq, _ in rows:
-            ahead[p] = max(seq, ahead.get(p, 0))
-        return [body for _, _, body in rows], ahead
+        return [body for _, _, body in rows], {p: last for p in self.cursors}
 
     def next_batch(self, connection: Callable[[], AbstractContextManager[psycopg.Connection]]
                    ) -> tuple[Committed, dict[int, int]] | None:
         """The next rows of the owned partitions' feed as one batch, with the cursors it
-        moves to; elevators registered a moment ago are loaded first. None: nothing new."""
+        moves to (the batch may be empty when the rows read held nothing of the owned
+        partitions); elevators registered a moment ago are loaded first. None: nothing new."""
         with connection() as conn:
-            bodies, cursors = self.read(conn)
-            if not bodies:
+            got = self.read(conn)
+            if got is None:
                 return None
+            bodies, cursors = got
             batch = feed.decode(bodies)
             engine = self._engine()
             new = sorted({pk for _e, pk, _m in batch.messages if not engine.knows(pk)})
@@ -293,7 +294,7 @@ class Owned:
 
     def trim(self, conn: psycopg.Connection) -> int:
         """Delete feed rows the owned partitions' cursors have passed."""
-        return feed.trim(conn, sorted(self.epochs))
+        return feed.trim(conn) if self.epochs else 0
 
     def leave(self, conn: psycopg.Connection) -> None:
         """Stopping: save every owned partition's state and release them all."""

@@ -362,8 +362,9 @@ class RulesService:
             if got is None:
                 return
             batch, cursors = got
-            try:
-                transitions = self.engine.process(batch, int(self.clock() * 1_000_000))
+            try:  # (an empty batch: the rows read were all of other partitions)
+                transitions = self.engine.process(batch, int(self.clock() * 1_000_000)) \
+                    if batch.messages or batch.states else []
             except Exception:  # a bug must not hold the partitions back forever
                 JOB_ERRORS.labels("process").inc()
                 log.exception("feed rows not evaluated; skipping them", cursors=cursors)

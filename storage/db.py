@@ -43,8 +43,9 @@ def wait_for(url: str, *, timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-def migrate(url: str) -> str:
-    """Apply every pending migration (serialised across processes); return the head revision."""
+def migrate(url: str, target: str = "head") -> str:
+    """Apply every pending migration (serialised across processes), or those up to
+    ``target`` (tests of a migration's data); return the head revision."""
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -62,7 +63,7 @@ def migrate(url: str) -> str:
     try:
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, target)
     finally:
         engine.dispose()
     head = ScriptDirectory.from_config(cfg).get_current_head() or ""

@@ -1,17 +1,19 @@
-"""The rules feed: what the ingesters committed, per partition of elevators, for the rules
-process that owns each partition (CONTRACT section 10).
+"""The rules feed: what the ingesters committed, for the rules process that owns each
+partition of elevators (CONTRACT section 10).
 
-The ingester appends one row per partition touched by a batch, in the transaction that
-stores the telemetry, with only the samples that were new to the store (the unique index
-decided that in the same transaction): a sample is in the feed exactly once, and only if
-it is stored. Rows are numbered per partition without gaps and in commit order: the
-partition's head row is locked from the increment to the commit. A rules process reads the
-partitions it owns after their cursor (``rules_partitions.cursor``, advanced in the
-transaction that writes the alerts the rows caused) and decodes nothing else.
+The ingester appends one row per batch, in the transaction that stores the telemetry,
+with only the samples that were new to the store (the unique index decided that in the
+same transaction): a sample is in the feed exactly once, and only if it is stored. Rows
+are numbered without gaps and in commit order (the head row is locked from the increment
+to the commit). A row's body holds each partition's part at its own offset, stored
+uncompressed out of line, so a rules process reads after the cursors of the partitions
+it owns (``rules_partitions.cursor``, advanced in the transaction that writes the alerts
+the rows caused) only the slices of those partitions, and decodes nothing else.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 import msgspec
@@ -59,49 +61,59 @@ def decode(bodies: Iterable[bytes]) -> Committed:
 
 
 def append(conn: psycopg.Connection, committed: Committed) -> int:
-    """Append a committed batch (inside the caller's transaction); rows written."""
+    """Append a committed batch (inside the caller's transaction); partitions written.
+
+    One statement: the head's increment, the row and the notification."""
     bodies = split(committed)
     if not bodies:
         return 0
-    parts = list(bodies)  # sorted: one lock order for every ingester
-    with conn.cursor(row_factory=tuple_row) as cur:
-        heads = cur.execute(
-            "INSERT INTO rules_feed_heads AS h (partition, head) "
-            "SELECT p, 1 FROM unnest(%s::int2[]) WITH ORDINALITY AS u(p, o) ORDER BY o "
-            "ON CONFLICT (partition) DO UPDATE SET head = h.head + 1 "
-            "RETURNING h.partition, h.head", (parts,)).fetchall()
-        # the bodies by binary COPY: no per-byte escaping on either side
-        with cur.copy("COPY rules_feed (partition, seq, body) FROM STDIN (FORMAT BINARY)"
-                      ) as copy:
-            copy.set_types(["int2", "int8", "bytea"])
-            for partition, head in heads:
-                copy.write_row((partition, head, bodies[int(partition)]))
-        cur.execute("SELECT pg_notify(%s, '')", (FEED_CHANNEL,))
-    return len(parts)
+    lens = [len(b) for b in bodies.values()]
+    offs = list(itertools.accumulate(lens, initial=0))[:-1]
+    conn.execute(
+        "WITH h AS (INSERT INTO rules_feed_head AS h VALUES (true, 1) "
+        "  ON CONFLICT (one) DO UPDATE SET head = h.head + 1 RETURNING head), "
+        "n AS (SELECT pg_notify(%s, '')) "
+        "INSERT INTO rules_feed (seq, parts, offs, lens, body) "
+        "SELECT h.head, %s::text::int2[], %s::text::int4[], %s::text::int4[], %s FROM h, n",
+        (FEED_CHANNEL, _array(bodies), _array(offs), _array(lens), b"".join(bodies.values())),
+        binary=True)
+    return len(bodies)
+
+
+def _array(values: Iterable[int]) -> str:
+    """An integer array literal (psycopg would dump a list element by element)."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def read(conn: psycopg.Connection, cursors: dict[int, int], *, limit: int
-         ) -> list[tuple[int, int, bytes]]:
-    """(partition, seq, body) after each partition's cursor, oldest first per partition."""
+         ) -> tuple[list[tuple[int, int, bytes]], int | None]:
+    """The next rows (at most ``limit``) after the lowest of the cursors: (partition, seq,
+    body) of each partition's part newer than its cursor, oldest first, and the last seq
+    read (every partition has seen the feed up to it); None: nothing new."""
     if not cursors:
-        return []
+        return [], None
     parts = sorted(cursors)
     with conn.cursor(row_factory=tuple_row) as cur:
         rows = cur.execute(
-            "SELECT f.partition, f.seq, f.body "
-            "FROM unnest(%s::int2[], %s::int8[]) AS c(p, s) "
-            "CROSS JOIN LATERAL (SELECT partition, seq, body FROM rules_feed "
-            "  WHERE partition = c.p AND seq > c.s ORDER BY seq LIMIT %s) f",
-            (parts, [cursors[p] for p in parts], limit)).fetchall()
-    return [(int(r[0]), int(r[1]), bytes(r[2])) for r in rows]
+            "SELECT f.seq, x.p, x.body "
+            "FROM (SELECT seq FROM rules_feed WHERE seq > %(lo)s ORDER BY seq LIMIT %(n)s) s "
+            "JOIN rules_feed f ON f.seq = s.seq "
+            "LEFT JOIN LATERAL ("
+            "  SELECT u.p, substring(f.body FROM u.o + 1 FOR u.l) AS body "
+            "    FROM unnest(f.parts, f.offs, f.lens) AS u(p, o, l) "
+            "    JOIN unnest(%(ps)s::int2[], %(cs)s::int8[]) AS c(p, s) "
+            "      ON c.p = u.p AND f.seq > c.s) x ON true "
+            "ORDER BY f.seq, x.p",
+            {"lo": min(cursors.values()), "n": limit, "ps": parts,
+             "cs": [cursors[p] for p in parts]}, binary=True).fetchall()
+    if not rows:
+        return [], None
+    return ([(int(r[1]), int(r[0]), bytes(r[2])) for r in rows if r[1] is not None],
+            int(rows[-1][0]))
 
 
-def trim(conn: psycopg.Connection, partitions: list[int]) -> int:
-    """Delete the rows of these partitions that their cursor has passed; how many."""
-    if not partitions:
-        return 0
+def trim(conn: psycopg.Connection) -> int:
+    """Delete the rows every partition's cursor has passed; how many."""
     cur = conn.execute(
-        "DELETE FROM rules_feed f USING rules_partitions p "
-        "WHERE p.partition = ANY(%s) AND f.partition = p.partition AND f.seq <= p.cursor",
-        (partitions,))
+        "DELETE FROM rules_feed WHERE seq <= (SELECT min(cursor) FROM rules_partitions)")
     return cur.rowcount

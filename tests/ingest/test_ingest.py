@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from core.partitions import partition_of
+from core.partitions import PARTITIONS, partition_of
 from core.settings import Settings
 from core.stream import Committed
 from ingest import Ingester
@@ -134,8 +134,9 @@ def test_the_rules_get_each_committed_sample_once_and_never_a_redelivery(
 def test_a_standalone_ingester_writes_each_new_sample_once_to_the_rules_feed(
         ingester: Ingester, settings: Settings, fleet: dict[str, int], pub: Publisher,
         db: psycopg.Connection) -> None:
-    """No rules in this process: what was new goes to the feed, per partition, in the
-    telemetry transaction, numbered without gaps (what `whistle rules` processes read)."""
+    """No rules in this process: what was new goes to the feed, a row per batch in the
+    telemetry transaction, numbered without gaps (what `whistle rules` processes read),
+    and a reader of one partition gets that partition's samples and no other's."""
     t0 = now_ms() - 10_000
     batch = [sample(t0 + i, i) for i in range(5)]
     pub.publish(topic(settings, "L1"), batch)
@@ -146,10 +147,9 @@ def test_a_standalone_ingester_writes_each_new_sample_once_to_the_rules_feed(
     pub.publish(topic(settings, "L1", "state"), {"state": "online", "ts": t0})
     pub.publish(topic(settings, "L1"), sample(t0 + 999, 999))  # a marker sent last
 
-    def fed() -> list[tuple[int, int, int | None]]:
-        bodies = [bytes(r[0]) for r in db.execute(
-            "SELECT body FROM rules_feed ORDER BY partition, seq").fetchall()]
-        got = feed.decode(bodies)
+    def fed(parts: range | set[int] = range(PARTITIONS)) -> list[tuple[int, int, int | None]]:
+        got = feed.decode(body for _p, _s, body in feed.read(
+            db, dict.fromkeys(parts, 0), limit=1000)[0])
         return [(pk, ts, s.seq) for _eid, pk, msg in got.messages
                 for s, ts in zip(msg.samples, msg.ts_us, strict=True)]
 
@@ -157,12 +157,18 @@ def test_a_standalone_ingester_writes_each_new_sample_once_to_the_rules_feed(
     expected = ([(fleet["L1"], (t0 + i) * 1000, i) for i in (*range(6), 999)]
                 + [(fleet["L2"], (t0 + i) * 1000, i) for i in range(2)])
     assert sorted(fed()) == sorted(expected)
-    for part in {partition_of(fleet["L1"]), partition_of(fleet["L2"])}:
-        seqs = [r[0] for r in db.execute(
-            "SELECT seq FROM rules_feed WHERE partition = %s ORDER BY seq", (part,))]
-        assert seqs == list(range(1, len(seqs) + 1))
-    states = feed.decode([bytes(r[0]) for r in db.execute("SELECT body FROM rules_feed")]).states
+    assert partition_of(fleet["L1"]) != partition_of(fleet["L2"])
+    assert sorted(fed({partition_of(fleet["L2"])})) == sorted(
+        e for e in expected if e[0] == fleet["L2"])
+    seqs = [r[0] for r in db.execute("SELECT seq FROM rules_feed ORDER BY seq")]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert db.execute("SELECT head FROM rules_feed_head").fetchone() == (seqs[-1],)
+    parts, last = feed.read(db, dict.fromkeys(range(PARTITIONS), 0), limit=1000)
+    assert last == seqs[-1]
+    states = feed.decode(body for _p, _s, body in parts).states
     assert [(eid, state) for eid, _pk, state, _ts in states] == [("L1", "online")]
+    # read after the last row: nothing new
+    assert feed.read(db, dict.fromkeys(range(PARTITIONS), last), limit=1000) == ([], None)
 
 
 def test_a_mixed_batch_with_a_duplicate_keeps_the_new_samples(

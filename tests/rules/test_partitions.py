@@ -247,8 +247,8 @@ def test_two_processes_share_take_over_after_a_kill_and_raise_once(settings, db,
             "SELECT count(*) FROM telemetry WHERE elevator_pk = %s", (pk,)).fetchone() == (40,),
             20, message="every sample stored once")
         wait_until(lambda: db.execute(
-            "SELECT p.cursor >= h.head FROM rules_partitions p JOIN rules_feed_heads h "
-            "USING (partition) WHERE partition = %s", (p1,)).fetchone() == (True,), 20,
+            "SELECT p.cursor >= h.head FROM rules_partitions p, rules_feed_head h "
+            "WHERE partition = %s", (p1,)).fetchone() == (True,), 20,
             message="the survivor to process them")
         assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'trapped_passenger'"
                           ).fetchone() == (1,)
