@@ -158,7 +158,8 @@ def test_a_burst_of_small_messages_takes_far_fewer_reads_than_stock_paho(
         pair: Callable[..., tuple[Receiver, Receiver]], mqtt_url: str,
         recv_calls: dict[int, int]) -> None:
     fast, stock = pair()
-    msgs = messages(fast.topic.removesuffix("/#"), [236] * 2000)
+    # (under the 1,000 messages a stock Mosquitto queues for a client that lags)
+    msgs = messages(fast.topic.removesuffix("/#"), [236] * 900)
     publish(mqtt_url, msgs)
     assert fast.wait_for(len(msgs)) == stock.wait_for(len(msgs)) == msgs
     assert recv_calls[id(stock.client)] >= 3 * len(msgs)  # stock: header, length, body
