@@ -149,7 +149,7 @@ def run_whistle(svc: Services, load: Load, n: int, tmp: Path,
     """`whistle ingest` with its defaults: samples/s from first publish to the last commit.
     With several ingesters they share one MQTT 5 subscription; CPU is their sum."""
     with psycopg.connect(svc.url, autocommit=True) as conn:
-        conn.execute("TRUNCATE telemetry, elevator_state, ingest_rejects")
+        conn.execute("TRUNCATE telemetry, elevator_state, ingest_rejects, rules_feed")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
     env.update(WHISTLE_DATABASE_URL=svc.url, WHISTLE_MQTT_URL=svc.mqtt_url,
                WHISTLE_DATA_DIR=str(tmp),

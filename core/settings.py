@@ -89,6 +89,10 @@ class Settings(BaseSettings):
             "authentication and authorization hook for EMQX, VerneMQ or HiveMQ; unset: off"))
 
     ingest_batch_samples: int = Field(default=5000, ge=1, description="flush at this size")
+    ingest_writers: int = Field(
+        default=2, ge=1, le=8, description=(
+            "batches written at once, each on its own database connection (acknowledged "
+            "in the order they arrived)"))
     ingest_linger_ms: int = Field(
         default=20, ge=0, le=100,
         description="let a small batch fill this long while messages keep arriving")

@@ -1,14 +1,22 @@
 """The writer side of the ingester: batch, store, commit, then acknowledge.
 
-Two threads form a pipeline, so that PostgreSQL writes one batch while Python prepares
-the next. The *prepare* thread takes whatever the MQTT thread has handed over
+Threads form a pipeline, so that PostgreSQL writes batches while Python prepares the
+next. The *prepare* thread takes whatever the MQTT thread has handed over
 (:mod:`ingest.handover`; up to a batch size, and a batch is never older than the flush
 deadline because it takes what is there as soon as the previous batch moved on), checks
-it against the registry and lays it out as binary COPY data (:mod:`ingest.prepare`). The
-*write* thread stores it (:mod:`ingest.writer`), commits, and only then acknowledges the
-messages, in the order they arrived, and hands what was new to the rules, once. If
-PostgreSQL is unreachable the write thread keeps its batch, retries with backoff and
-acknowledges nothing; the prepare thread stops at the two-batch hand-over queue, the
+it against the registry and lays it out as binary COPY data (:mod:`ingest.prepare`). A
+*write* thread (``WHISTLE_INGEST_WRITERS`` of them, each with its own connection) stores
+it (:mod:`ingest.writer`), commits, and only then acknowledges the messages and hands
+what was new to the rules, once. Batches are numbered as they are prepared and finish in
+that order: a batch may copy its telemetry while the one before it is still being written
+(PostgreSQL then works on two at once), but it appends to the rules feed, acknowledges
+and hands over only after its predecessor has, so acknowledgements keep the order of
+arrival and each partition's feed the order of its samples. A batch that could wait on
+rows its predecessor's transaction holds (the same elevator over an overlapping time
+span, or connection events of the same elevator) starts only after it, so the threads
+can never wait on each other in a circle. If PostgreSQL is unreachable the write threads
+keep their batches, retry with backoff and acknowledge nothing; the prepare thread stops
+at the hand-over queue, the
 broker stops sending once the Receive Maximum of unacknowledged messages is reached, and a
 byte budget bounds memory for large messages.
 """
@@ -19,6 +27,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import psycopg
 import structlog
@@ -30,14 +39,47 @@ from ingest.budget import RejectBudget
 from ingest.handover import Handover
 from ingest.prepare import Prepared, prepare
 from ingest.registry import Registry
-from ingest.writer import LATEST_EVERY_S, RETRY_MAX_S, RETRY_MIN_S, Writer
+from ingest.writer import LATEST_EVERY_S, RETRY_MAX_S, RETRY_MIN_S, DbStatus, Writer
 from messaging.subscriber import Inbound
 
 __all__ = ["Pipeline"]
 
 log = structlog.get_logger(__name__)
 
-HANDOVER_DEPTH = 2  # prepared batches waiting for the write thread
+HANDOVER_DEPTH = 2  # prepared batches waiting for a write thread
+
+
+class _Turns:
+    """Batches numbered in the order they were prepared, finished in that order."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.finished = -1  # every batch up to this number is finished
+        self.writing: dict[int, Prepared] = {}  # numbered, not finished
+
+    def wait(self, n: int) -> None:
+        """Return once every batch before number n is finished."""
+        with self._cond:
+            while self.finished < n - 1:
+                self._cond.wait()
+
+    def number(self, n: int, p: Prepared) -> None:
+        """Batch n is on its way to a write thread."""
+        with self._cond:
+            self.writing[n] = p
+
+    def finish(self, n: int) -> None:
+        """Batch n is finished (its predecessors are)."""
+        with self._cond:
+            self.finished = n
+            self.writing.pop(n, None)
+            self._cond.notify_all()
+
+    def overlaps_earlier(self, n: int, p: Prepared) -> bool:
+        """True if batch n could wait on rows held by a batch before it still writing."""
+        with self._cond:
+            earlier = [q for k, q in self.writing.items() if k < n]
+        return any(p.overlaps(q) for q in earlier)
 
 
 class Pipeline:
@@ -53,23 +95,28 @@ class Pipeline:
                                   batch_samples=settings.ingest_batch_samples,
                                   linger_ms=settings.ingest_linger_ms)
         self._stop = self._handover.stopping
-        self._ready: queue.Queue[tuple[list[Inbound], Prepared] | None] = queue.Queue(
+        self._ready: queue.Queue[tuple[int, list[Inbound], Prepared] | None] = queue.Queue(
             HANDOVER_DEPTH)
         self._registry = Registry(settings.database_url)
         self._budget = RejectBudget()
+        self._turns = _Turns()
+        status = DbStatus()
         # Not in one process with the rules: the committed samples go to the rules feed.
-        self._writer = Writer(settings.database_url, prepare=self._prepare,
-                              stopping=self._stop.is_set, feed=on_commit is None)
+        self._writers = [Writer(settings.database_url, prepare=self._prepare,
+                                stopping=self._stop.is_set, feed=on_commit is None,
+                                status=status)
+                         for _ in range(settings.ingest_writers)]
         self._prepare_thread = threading.Thread(target=self._run_prepare,
                                                 name="ingest-prepare", daemon=True)
-        self._write_thread = threading.Thread(target=self._run_write, name="ingest-writer",
-                                              daemon=True)
+        self._write_threads = [
+            threading.Thread(target=self._run_write, args=(w,), name=f"ingest-writer-{k}",
+                             daemon=True) for k, w in enumerate(self._writers)]
         self.committed_messages = 0
 
     @property
     def db_up(self) -> bool:
         """True while the last write reached the database."""
-        return self._writer.db_up
+        return self._writers[0].db_up
 
     def handoff(self, item: Inbound) -> None:
         """Queue a decoded message (paho's thread); blocks only past the byte budget."""
@@ -79,15 +126,18 @@ class Pipeline:
     def start(self) -> None:
         """Start the prepare and write threads."""
         self._prepare_thread.start()
-        self._write_thread.start()
+        for t in self._write_threads:
+            t.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what has arrived (best effort within timeout), then stop."""
         self._handover.stop()
         self._prepare_thread.join(timeout)
-        self._write_thread.join(timeout)
+        for t in self._write_threads:
+            t.join(timeout)
         self._registry.close()
-        self._writer.close()
+        for w in self._writers:
+            w.close()
 
     @property
     def pending(self) -> int:
@@ -99,6 +149,7 @@ class Pipeline:
         return prepare(items, self._registry, self._budget)
 
     def _run_prepare(self) -> None:
+        n = 0
         try:
             while True:
                 items = self._handover.take()
@@ -110,9 +161,12 @@ class Pipeline:
                 prepared = self._prepare_until_done(items)
                 if prepared is None:
                     return
-                self._ready.put((items, prepared))
+                self._turns.number(n, prepared)
+                self._ready.put((n, items, prepared))
+                n += 1
         finally:
-            self._ready.put(None)
+            for _ in self._writers:
+                self._ready.put(None)
 
     def _prepare_until_done(self, items: list[Inbound]) -> Prepared | None:
         """Prepare a batch; registry lookups wait for the database like writes do."""
@@ -121,7 +175,7 @@ class Pipeline:
             try:
                 return self._prepare(items)
             except psycopg.OperationalError as exc:
-                self._writer.down(exc, drop_connection=False)  # the writer's is its own
+                self._writers[0].down(exc, drop_connection=False)  # theirs are their own
                 self._registry.close()
             if self._stop.is_set() and delay >= RETRY_MAX_S:
                 return None
@@ -129,23 +183,30 @@ class Pipeline:
             delay = min(RETRY_MAX_S, delay * 2)
 
     # --- write thread -------------------------------------------------------------------
-    def _run_write(self) -> None:
+    def _run_write(self, writer: Writer) -> None:
+        turns = self._turns
         while True:
             try:
                 job = self._ready.get(timeout=LATEST_EVERY_S)
             except queue.Empty:  # quiet: write what the last batches left pending
-                self._writer.flush_latest()
+                writer.flush_latest()
                 continue
             if job is None:
-                self._writer.flush_latest()
+                writer.flush_latest()
                 return
-            items, prepared = job
-            stored = self._writer.write_until_done(items, prepared)
-            if stored is not None:
-                self._ack(items)
-                self.committed_messages += len(items)
-                self._hand_over(stored)
-            self._handover.release(items)
+            n, items, prepared = job
+            try:
+                if turns.overlaps_earlier(n, prepared):
+                    turns.wait(n)
+                stored = writer.write_until_done(items, prepared, partial(turns.wait, n))
+                turns.wait(n)
+                if stored is not None:
+                    self._ack(items)
+                    self.committed_messages += len(items)
+                    self._hand_over(stored)
+                self._handover.release(items)
+            finally:
+                turns.finish(n)
 
     def _hand_over(self, stored: list[Committed]) -> None:
         """Give what was committed to the rules, once, after the commit (never retried:

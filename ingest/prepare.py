@@ -31,6 +31,24 @@ class Prepared:
     accepted: list[tuple[str, int, Telemetry]] = field(default_factory=list)
     states: list[tuple[str, int, str, int]] = field(default_factory=list)
     encoded: Encoded | None = None
+    # what the batch's write may lock: each elevator's (first, last) sample time, and the
+    # elevators with a connection event (two batches that share neither never wait on
+    # each other's rows, so they may be written at once: ingest.pipeline)
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)
+    event_pks: set[int] = field(default_factory=set)
+
+    def overlaps(self, other: Prepared) -> bool:
+        """True if the writes of the two batches could wait on each other's rows."""
+        if self.event_pks & other.event_pks:
+            return True
+        mine, theirs = self.spans, other.spans
+        if len(theirs) < len(mine):
+            mine, theirs = theirs, mine
+        for pk, (lo, hi) in mine.items():
+            span = theirs.get(pk)
+            if span is not None and lo <= span[1] and span[0] <= hi:
+                return True
+        return False
 
 
 def reject_row(item: Inbound, rej: Reject) -> store.RejectRow:
@@ -47,6 +65,7 @@ def prepare(items: list[Inbound], registry: Registry,
     add = p.batch.add
     accepted = p.accepted
     newest: dict[int, tuple[int, Sample]] = {}
+    spans = p.spans
     for item in items:
         eid = item.elevator_id
         got = accept(item, None if eid is None else (
@@ -64,6 +83,7 @@ def prepare(items: list[Inbound], registry: Registry,
         if msg is None:
             assert got.state is not None
             p.events.append(store.ConnectionEvent(pk, *got.state))
+            p.event_pks.add(pk)
             p.states.append((got.elevator_id, pk, *got.state))
             continue
         add(pk, msg)
@@ -72,6 +92,9 @@ def prepare(items: list[Inbound], registry: Registry,
         i = len(ts) - 1
         if i and ts[i] < ts[0]:
             i = ts.index(max(ts))
+        lo, hi = (min(ts), max(ts)) if i else (ts[0], ts[0])
+        span = spans.get(pk)
+        spans[pk] = (lo, hi) if span is None else (min(lo, span[0]), max(hi, span[1]))
         prev = newest.get(pk)
         if prev is None or ts[i] >= prev[0]:
             newest[pk] = (ts[i], msg.samples[i])

@@ -21,7 +21,7 @@ from storage import intake as store
 from storage.db import connect
 from storage.intake import SampleKey
 
-__all__ = ["Writer"]
+__all__ = ["DbStatus", "Writer"]
 
 log = structlog.get_logger(__name__)
 
@@ -30,11 +30,20 @@ RETRY_MAX_S = 5.0
 LATEST_EVERY_S = 1.0  # each elevator's latest sample is written at most this often
 
 
+class DbStatus:
+    """Whether the database answered the last write, shared by the write threads so that
+    each change is said once."""
+
+    def __init__(self) -> None:
+        self.up = False
+
+
 class Writer:
-    """The write thread's side of the pipeline (one connection, autocommit)."""
+    """A write thread's side of the pipeline (one connection, autocommit)."""
 
     def __init__(self, url: str, *, prepare: Callable[[list[Inbound]], Prepared],
-                 stopping: Callable[[], bool], feed: bool = False) -> None:
+                 stopping: Callable[[], bool], feed: bool = False,
+                 status: DbStatus | None = None) -> None:
         self.url = url
         self.feed = feed  # append what was new to the rules feed, in the same transaction
         self._prepare = prepare
@@ -42,7 +51,12 @@ class Writer:
         self._conn: psycopg.Connection | None = None
         self._latest: dict[int, store.LatestState] = {}
         self._latest_written = 0.0
-        self.db_up = False
+        self.status = status or DbStatus()
+
+    @property
+    def db_up(self) -> bool:
+        """True while the last write reached the database."""
+        return self.status.up
 
     def close(self) -> None:
         """Close the connection."""
@@ -53,9 +67,9 @@ class Writer:
     def down(self, exc: Exception, *, drop_connection: bool = True) -> None:
         """The database is unreachable: count it, say it once, forget the connection."""
         metrics.DB_ERRORS.inc()
-        if self.db_up:
+        if self.status.up:
             log.error("database unreachable; holding messages unacknowledged", error=str(exc))
-        self.db_up = False
+        self.status.up = False
         metrics.DB_UP.set(0)
         if drop_connection:
             self.close()
@@ -65,16 +79,18 @@ class Writer:
             self._conn = connect(self.url, autocommit=True)  # see write()
         return self._conn
 
-    def write_until_done(self, items: list[Inbound], p: Prepared) -> list[Committed] | None:
+    def write_until_done(self, items: list[Inbound], p: Prepared,
+                         turn: Callable[[], None] = lambda: None) -> list[Committed] | None:
         """Store a batch, retrying while the database is unreachable; what was committed
-        (new samples and states, for the rules), or None if given up."""
+        (new samples and states, for the rules), or None if given up. ``turn`` returns
+        when the batch may append to the rules feed (the batches before it are in)."""
         delay = RETRY_MIN_S
         while True:
             try:
-                stored = [self.write(p)]
-                if not self.db_up:
+                stored = [self.write(p, turn)]
+                if not self.status.up:
                     log.info("database reachable; writing")
-                self.db_up = True
+                self.status.up = True
                 metrics.DB_UP.set(1)
                 return stored
             except psycopg.OperationalError as exc:
@@ -85,7 +101,7 @@ class Writer:
                 else:  # the data, not the connection: isolate the message at fault
                     log.exception("batch failed; storing its messages one by one")
                     self._rollback()
-                    return self._write_one_by_one(items)
+                    return self._write_one_by_one(items, turn)
             if self._stopping() and delay >= RETRY_MAX_S:
                 log.error("stopping with unwritten messages; the broker will redeliver them",
                           messages=len(items))
@@ -97,11 +113,12 @@ class Writer:
         if self._conn is not None and not self._conn.closed:
             self._conn.rollback()
 
-    def _write_one_by_one(self, items: list[Inbound]) -> list[Committed]:
+    def _write_one_by_one(self, items: list[Inbound], turn: Callable[[], None]
+                          ) -> list[Committed]:
         stored = []
         for item in items:
             try:
-                stored.append(self.write(self._prepare([item])))
+                stored.append(self.write(self._prepare([item]), turn))
             except psycopg.OperationalError:
                 raise
             except Exception as exc:
@@ -111,7 +128,7 @@ class Writer:
                 self.write(self._prepare([Inbound(
                     mid=item.mid, qos=item.qos, generation=item.generation, topic=item.topic,
                     elevator_id=item.elevator_id, size=item.size, reject=rej,
-                    payload=item.payload)]))
+                    payload=item.payload)]), turn)
         return stored
 
     def flush_latest(self) -> None:
@@ -140,7 +157,7 @@ class Writer:
             self._latest.clear()
             self._latest_written = now
 
-    def write(self, p: Prepared) -> Committed:
+    def write(self, p: Prepared, turn: Callable[[], None] = lambda: None) -> Committed:
         """Write one prepared batch; what it committed that was new (for the rules).
 
         Telemetry and rejects are durable before this returns (and so before any ack);
@@ -154,6 +171,7 @@ class Writer:
             store.write_connection_events(conn, p.events)
             committed = self._committed(p, written)
             if self.feed:  # the owner of each partition reads it (storage/feed.py)
+                turn()  # in batch order: a partition's feed is in the order of its samples
                 feed.append(conn, committed)
         store.write_rejects(conn, p.rejects)
         self._write_latest(conn, p.latest)
