@@ -34,6 +34,7 @@ import psutil
 import psycopg
 
 from bench.fleet import register
+from bench.services import Services
 from core.broker import parse_broker_url
 from core.codec import Sample, Telemetry
 from core.partitions import PARTITIONS
@@ -189,8 +190,11 @@ def main() -> None:
     ap.add_argument("--elevators", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=60)
     a = ap.parse_args()
-    server = os.environ["WHISTLE_DATABASE_URL"]
-    mqtt_url = os.environ["WHISTLE_MQTT_URL"]
+    # This machine's servers when configured, else a private PostgreSQL and Mosquitto.
+    svc = None if "WHISTLE_DATABASE_URL" in os.environ and "WHISTLE_MQTT_URL" in os.environ \
+        else Services("whistle")
+    server = svc.url if svc else os.environ["WHISTLE_DATABASE_URL"]
+    mqtt_url = svc.mqtt_url if svc else os.environ["WHISTLE_MQTT_URL"]
     name = f"whistle_bench_scale_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
@@ -214,6 +218,8 @@ def main() -> None:
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if svc is not None:
+            svc.close()
     result["machine"] = {"cpus": os.cpu_count(), "elevators": a.elevators,
                          "seconds_of_fleet": a.seconds}
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

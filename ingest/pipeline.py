@@ -6,7 +6,10 @@ next. The *prepare* thread takes whatever the MQTT thread has handed over
 deadline because it takes what is there as soon as the previous batch moved on), checks
 it against the registry and lays it out as binary COPY data (:mod:`ingest.prepare`). A
 *write* thread (``WHISTLE_INGEST_WRITERS`` of them, each with its own connection) stores
-it (:mod:`ingest.writer`), commits, and only then acknowledges the messages and hands
+it (:mod:`ingest.writer`): every batch goes to the first one, except a large batch (half
+the batch size or more: a backlog) that finds a further writer idle, so a light load is
+written in batches as large as with one writer and a heavy one on several connections.
+It commits, and only then acknowledges the messages and hands
 what was new to the rules, once. Batches are numbered as they are prepared and finish in
 that order: a batch may copy its telemetry while the one before it is still being written
 (PostgreSQL then works on two at once), but it appends to the rules feed, acknowledges
@@ -16,8 +19,7 @@ rows its predecessor's transaction holds (the same elevator over an overlapping 
 span, or connection events of the same elevator) starts only after it, so the threads
 can never wait on each other in a circle. If PostgreSQL is unreachable the write threads
 keep their batches, retry with backoff and acknowledge nothing; the prepare thread stops
-at the hand-over queue, the
-broker stops sending once the Receive Maximum of unacknowledged messages is reached, and a
+at the hand-over queue, the broker stops sending once the Receive Maximum of unacknowledged messages is reached, and a
 byte budget bounds memory for large messages.
 """
 
@@ -46,7 +48,9 @@ __all__ = ["Pipeline"]
 
 log = structlog.get_logger(__name__)
 
-HANDOVER_DEPTH = 2  # prepared batches waiting for a write thread
+HANDOVER_DEPTH = 2  # prepared batches waiting for the first write thread
+
+Job = tuple[int, list[Inbound], Prepared]  # (number, messages, prepared batch)
 
 
 class _Turns:
@@ -95,8 +99,13 @@ class Pipeline:
                                   batch_samples=settings.ingest_batch_samples,
                                   linger_ms=settings.ingest_linger_ms)
         self._stop = self._handover.stopping
-        self._ready: queue.Queue[tuple[int, list[Inbound], Prepared] | None] = queue.Queue(
-            HANDOVER_DEPTH)
+        # The first writer's queue takes every batch; a further writer is given a large
+        # batch when it is idle (a backlog), so a light load is written in batches as
+        # large as with one writer (each batch has a fixed cost).
+        self._queues: list[queue.Queue[Job | None]] = [
+            queue.Queue(HANDOVER_DEPTH if k == 0 else 1) for k in range(settings.ingest_writers)]
+        self._idle = [threading.Event() for _ in self._queues]
+        self._large = max(1, settings.ingest_batch_samples // 2)
         self._registry = Registry(settings.database_url)
         self._budget = RejectBudget()
         self._turns = _Turns()
@@ -109,7 +118,7 @@ class Pipeline:
         self._prepare_thread = threading.Thread(target=self._run_prepare,
                                                 name="ingest-prepare", daemon=True)
         self._write_threads = [
-            threading.Thread(target=self._run_write, args=(w,), name=f"ingest-writer-{k}",
+            threading.Thread(target=self._run_write, args=(k, w), name=f"ingest-writer-{k}",
                              daemon=True) for k, w in enumerate(self._writers)]
         self.committed_messages = 0
 
@@ -162,11 +171,21 @@ class Pipeline:
                 if prepared is None:
                     return
                 self._turns.number(n, prepared)
-                self._ready.put((n, items, prepared))
+                self._dispatch((n, items, prepared))
                 n += 1
         finally:
-            for _ in self._writers:
-                self._ready.put(None)
+            for q in self._queues:
+                q.put(None)
+
+    def _dispatch(self, job: Job) -> None:
+        """To an idle further writer if the batch is large, else to the first one's queue."""
+        if len(job[2].batch) >= self._large:
+            for q, idle in zip(self._queues[1:], self._idle[1:], strict=True):
+                if idle.is_set() and q.empty():
+                    idle.clear()
+                    q.put(job)
+                    return
+        self._queues[0].put(job)
 
     def _prepare_until_done(self, items: list[Inbound]) -> Prepared | None:
         """Prepare a batch; registry lookups wait for the database like writes do."""
@@ -183,11 +202,12 @@ class Pipeline:
             delay = min(RETRY_MAX_S, delay * 2)
 
     # --- write thread -------------------------------------------------------------------
-    def _run_write(self, writer: Writer) -> None:
-        turns = self._turns
+    def _run_write(self, k: int, writer: Writer) -> None:
+        turns, jobs, idle = self._turns, self._queues[k], self._idle[k]
         while True:
+            idle.set()
             try:
-                job = self._ready.get(timeout=LATEST_EVERY_S)
+                job = jobs.get(timeout=LATEST_EVERY_S)
             except queue.Empty:  # quiet: write what the last batches left pending
                 writer.flush_latest()
                 continue
