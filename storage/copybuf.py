@@ -8,6 +8,7 @@ width once NULLs are known), and the bytes go to the server in a single COPY.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -155,28 +156,33 @@ def encode(batch: Batch) -> Encoded:
     return Encoded(b"".join(chunks), len(order), fault_rows)
 
 
-def _pack(cols: dict[str, tuple[np.ndarray, np.ndarray | None]], rows: np.ndarray,
-          null: set[str]) -> bytes:
-    """Binary COPY rows for the given row indices, all with the same NULL fields."""
+@functools.cache
+def _row_template(null: frozenset[str]) -> np.ndarray:
+    """One binary COPY row with these NULL fields (the fault text always NULL) as a numpy
+    record, every length word filled in; the values are written over copies of it."""
     spec: list[tuple[str, str]] = [("nfields", ">i2")]
     for name, dtype, _ in COLUMNS:
         spec.append((f"{name}_len", ">i4"))
         if name not in null:
             spec.append((name, dtype))
-    out = np.empty(len(rows), dtype=np.dtype(spec))
-    out["nfields"] = len(COLUMNS) + 1  # + fault, always NULL here
+    spec.append(("fault_len", ">i4"))
+    layout = np.dtype(spec)
+    template = np.zeros(1, dtype=layout)
+    template["nfields"] = len(COLUMNS) + 1  # + fault
     for name, dtype, _ in COLUMNS:
-        if name in null:
-            out[f"{name}_len"] = -1
-        else:
-            out[f"{name}_len"] = np.dtype(dtype).itemsize
+        template[f"{name}_len"] = -1 if name in null else np.dtype(dtype).itemsize
+    template["fault_len"] = -1
+    return template
+
+
+def _pack(cols: dict[str, tuple[np.ndarray, np.ndarray | None]], rows: np.ndarray,
+          null: set[str]) -> bytes:
+    """Binary COPY rows for the given row indices, all with the same NULL fields."""
+    out = np.repeat(_row_template(frozenset(null)), len(rows))
+    for name, _, _ in COLUMNS:
+        if name not in null:
             out[name] = cols[name][0][rows]
-    fault_null = np.full(len(rows), -1, dtype=">i4")
-    # Append the fault field (length -1) to each row: interleave via a wider record.
-    wide = np.empty(len(rows), dtype=np.dtype([("row", out.dtype), ("fault_len", ">i4")]))
-    wide["row"] = out
-    wide["fault_len"] = fault_null
-    return wide.tobytes()
+    return out.tobytes()
 
 
 def _row(cols: dict[str, tuple[np.ndarray, np.ndarray | None]], i: int, fault: str
