@@ -209,11 +209,18 @@ class TelemetryDecoder:
         samples = decoded if isinstance(decoded, list) else [decoded]
         if not samples:
             raise Reject(RejectReason.EMPTY, "the array carries no samples")
-        wire = list(map(_TS, samples))
-        if all(type(t) is int for t in wire):  # epoch milliseconds, the usual case
-            ts_us = [t * 1000 for t in wire]
-            if min(ts_us) >= EARLIEST_TS_US and max(ts_us) <= now_us + self.future_us:
-                return Telemetry(samples, ts_us)
+        # epoch milliseconds within bounds, the usual case: no loop in Python
+        latest = now_us + self.future_us
+        if len(samples) == 1:
+            t = samples[0].ts
+            if type(t) is int and EARLIEST_TS_US <= t * 1000 <= latest:
+                return Telemetry(samples, [t * 1000])
+        else:
+            wire = list(map(_TS, samples))
+            if set(map(type, wire)) == _INT_ONLY:
+                ts_us = [t * 1000 for t in wire]
+                if min(ts_us) >= EARLIEST_TS_US and max(ts_us) <= latest:
+                    return Telemetry(samples, ts_us)
         # RFC 3339 times, or a time out of bounds: sample by sample, to say which
         ts_us = []
         many = len(samples) > 1 or isinstance(decoded, list)
@@ -246,6 +253,7 @@ def check_time(t: int, now_us: int, future_us: int, label: str) -> None:
 
 
 _TS = operator.attrgetter("ts")
+_INT_ONLY = {int}
 _LOAD = operator.attrgetter("load_kg")
 _POS = operator.attrgetter("pos_m")
 
