@@ -19,8 +19,8 @@ rows its predecessor's transaction holds (the same elevator over an overlapping 
 span, or connection events of the same elevator) starts only after it, so the threads
 can never wait on each other in a circle. If PostgreSQL is unreachable the write threads
 keep their batches, retry with backoff and acknowledge nothing; the prepare thread stops
-at the hand-over queue, the broker stops sending once the Receive Maximum of unacknowledged messages is reached, and a
-byte budget bounds memory for large messages.
+at the hand-over queue, the broker stops sending once the Receive Maximum of
+unacknowledged messages is reached, and a byte budget bounds memory for large messages.
 """
 
 from __future__ import annotations
@@ -126,6 +126,11 @@ class Pipeline:
     def db_up(self) -> bool:
         """True while the last write reached the database."""
         return self._writers[0].db_up
+
+    @property
+    def batches_by_writer(self) -> list[int]:
+        """Batches each write thread has written."""
+        return [w.batches for w in self._writers]
 
     def handoff(self, item: Inbound) -> None:
         """Queue a decoded message (paho's thread); blocks only past the byte budget."""

@@ -52,6 +52,7 @@ class Writer:
         self._latest: dict[int, store.LatestState] = {}
         self._latest_written = 0.0
         self.status = status or DbStatus()
+        self.batches = 0  # written by this writer (tests, operators)
 
     @property
     def db_up(self) -> bool:
@@ -177,6 +178,7 @@ class Writer:
         self._write_latest(conn, p.latest)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCHES.inc()
+        self.batches += 1
         metrics.SAMPLES.inc(inserted)
         metrics.DUPLICATES.inc(len(p.batch) - inserted)
         metrics.MESSAGES.labels("telemetry").inc(len(p.accepted))

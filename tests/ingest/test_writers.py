@@ -109,6 +109,7 @@ def test_two_writers_store_acknowledge_and_hand_over_in_arrival_order(
         ing.stop()
     assert db.execute("SELECT count(*) FROM telemetry").fetchone() == (len(unique),)
     assert ing.acked == sent  # in the order they arrived (one publisher, one connection)
+    assert min(ing.pipeline.batches_by_writer) > 0, "both writers wrote batches"
     if rules == "feed":
         rows, _last = feed.read(db, dict.fromkeys(range(PARTITIONS), 0), limit=10_000)
         got = feed.decode(body for _p, _s, body in rows)
