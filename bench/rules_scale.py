@@ -74,18 +74,14 @@ def cpu(procs: list[psutil.Process]) -> float:
 
 
 def caught_up(conn: psycopg.Connection) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM rules_feed_head h, rules_partitions p WHERE p.cursor < h.head"
-    ).fetchone()
-    return row is not None and row[0] == 0
+    return feed.behind(conn) == 0
 
 
 def run_rules(url: str, mqtt_url: str, work: list[Committed], n: int, k: int,
               tmp: Path) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE rules_feed, rules_partitions, rules_members, "
-                     "rule_state, alerts CASCADE")
-        conn.execute("UPDATE rules_feed_head SET head = 0")
+        feed.clear(conn)
+        conn.execute("TRUNCATE rules_partitions, rules_members, rule_state, alerts CASCADE")
         env = dict(os.environ, WHISTLE_DATABASE_URL=url, WHISTLE_MQTT_URL=mqtt_url,
                    WHISTLE_RULES_LEASE_S="15", WHISTLE_LOG_LEVEL="warning",
                    WHISTLE_DATA_DIR=str(tmp), WHISTLE_ADMIN_TOKEN="bench-" + "x" * 32,
@@ -130,8 +126,7 @@ def run_rules(url: str, mqtt_url: str, work: list[Committed], n: int, k: int,
 def feed_cost(url: str, mqtt_url: str, work: list[Committed], n: int) -> dict[str, Any]:
     """The ingest side of each design, per sample: feed rows vs QoS 1 republishing."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE rules_feed")
-        conn.execute("UPDATE rules_feed_head SET head = 0")
+        feed.clear(conn)
         c0, t0 = time.process_time(), time.perf_counter()
         for c in work:
             with conn.transaction():

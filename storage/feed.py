@@ -117,3 +117,21 @@ def trim(conn: psycopg.Connection) -> int:
     cur = conn.execute(
         "DELETE FROM rules_feed WHERE seq <= (SELECT min(cursor) FROM rules_partitions)")
     return cur.rowcount
+
+
+def behind(conn: psycopg.Connection, partitions: list[int] | None = None) -> int:
+    """How many partitions (of these, or of all) have a cursor short of the head: 0 when
+    every row written so far has been read by its owners."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "SELECT count(*) FROM rules_partitions p, rules_feed_head h "
+            "WHERE p.cursor < h.head AND (%(ps)s::int2[] IS NULL OR p.partition = ANY(%(ps)s))",
+            {"ps": partitions}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def clear(conn: psycopg.Connection) -> None:
+    """Empty the feed and number from 1 again (benchmarks; with the cursors reset too)."""
+    conn.execute("TRUNCATE rules_feed")
+    conn.execute("UPDATE rules_feed_head SET head = 0")
+

@@ -21,7 +21,7 @@ import pytest
 
 from core.partitions import partition_of
 from rules.state import decode as decode_blob
-from storage import leases
+from storage import feed, leases
 from tests.builders import register_fleet
 from tests.helpers import Publisher, free_name, wait_until
 from tests.ingest.test_resilience import IngestProcess, duplicates, env_for
@@ -150,9 +150,7 @@ def test_two_ingesters_and_two_rules_processes_lose_nothing_and_alert_once(
             == len(TRAPPED), 60, message="every trapped passenger alerted")
         # redelivered samples change nothing
         published += publish(30, 36)
-        wait_until(lambda: db.execute(
-            "SELECT min(p.cursor - h.head) FROM rules_partitions p, rules_feed_head h"
-            ).fetchone()[0] >= 0, 30,
+        wait_until(lambda: feed.behind(db) == 0, 30,
             message="the survivor to read the whole feed")
         rows = db.execute("SELECT e.id, count(*), min(a.details->>'trapped_since_us') "
                           "FROM alerts a JOIN elevators e ON e.pk = a.elevator_pk "
