@@ -23,7 +23,8 @@ NOW = datetime.now(UTC)
 def seed(db: psycopg.Connection) -> dict[str, int]:
     """Old and recent rows in every table that has a retention; the alert's pk."""
     pks = register_fleet(db, ["H1", "H2"])
-    old = NOW - timedelta(days=400)
+    # half past an hour: the samples kept around the alert fall in one hourly block
+    old = (NOW - timedelta(days=400)).replace(minute=30, second=0, microsecond=0)
     alert = raise_alert(db, "H1", "power_loss", at=old)
     db.execute("UPDATE alerts SET resolved_at = opened_at + interval '2 minutes'")
     samples = [
