@@ -75,13 +75,14 @@ def _serve_metrics(settings: Settings) -> None:
 def _run(ingest: bool, rules: bool, api: bool) -> None:
     """Run the parts asked for until SIGINT or SIGTERM."""
     from whistle.assembly import Whistle
-    from whistle.runtime import services
+    from whistle.runtime import services, settle_gc
 
     with services(_settings(), broker=ingest or rules) as settings, \
             _stop_on_signal() as stop:
         if not api:
             _serve_metrics(settings)
         with Whistle(settings, ingest=ingest, rules=rules, api=api) as whistle:
+            settle_gc()
             while whistle.alive and not stop.wait(0.5):
                 pass
 

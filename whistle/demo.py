@@ -127,7 +127,7 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
     """Run until Ctrl-C (see the module docstring)."""
     from simulators import Fleet, FleetConfig
     from whistle.assembly import Whistle
-    from whistle.runtime import services
+    from whistle.runtime import services, settle_gc
 
     console = Console()
     if settings.rules_file is None:
@@ -142,6 +142,7 @@ def run_demo(settings: Settings, *, elevators: int, seed: int, lang: str | None 
     with services(settings.model_copy(update={"api_port": port})) as ready:
         assert ready.admin_token is not None and ready.mqtt_url is not None
         whistle = Whistle(ready).start()
+        settle_gc()
         url = whistle.url
         sim: subprocess.Popen[bytes] | None = None
         robots: Robots | None = None
