@@ -6,9 +6,9 @@ next. The *prepare* thread takes whatever the MQTT thread has handed over
 deadline because it takes what is there as soon as the previous batch moved on), checks
 it against the registry and lays it out as binary COPY data (:mod:`ingest.prepare`). A
 *write* thread (``WHISTLE_INGEST_WRITERS`` of them, each with its own connection) stores
-it (:mod:`ingest.writer`): every batch goes to the first one, except a large batch (half
-the batch size or more: a backlog) that finds a further writer idle, so a light load is
-written in batches as large as with one writer and a heavy one on several connections.
+it (:mod:`ingest.writer`): the first one takes any batch, a further one only a large
+batch (half the batch size or more: a backlog), whichever is free first, so a light load
+is written in batches as large as with one writer and a heavy one on several connections.
 It commits, and only then acknowledges the messages and hands
 what was new to the rules, once. Batches are numbered as they are prepared and finish in
 that order: a batch may copy its telemetry while the one before it is still being written
@@ -28,6 +28,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 
@@ -48,7 +49,7 @@ __all__ = ["Pipeline"]
 
 log = structlog.get_logger(__name__)
 
-HANDOVER_DEPTH = 2  # prepared batches waiting for the first write thread
+HANDOVER_DEPTH = 2  # prepared batches waiting for a write thread
 
 Job = tuple[int, list[Inbound], Prepared]  # (number, messages, prepared batch)
 
@@ -86,6 +87,53 @@ class _Turns:
         return any(p.overlaps(q) for q in earlier)
 
 
+class _Jobs:
+    """Prepared batches waiting for a write thread, oldest first: the first writer takes
+    any, a further writer only a large one. A batch goes to whichever writer is free
+    first (a further writer that had to be idle when the batch was dispatched was seldom
+    idle: it was waiting for its turn to append, and the first writer took nearly every
+    batch of a backlog)."""
+
+    def __init__(self, depth: int, large: int) -> None:
+        self._cond = threading.Condition()
+        self._jobs: deque[Job] = deque()
+        self._depth = depth
+        self._large = large
+        self._closed = False
+
+    def put(self, job: Job) -> None:
+        """Queue a batch; waits while ``depth`` are waiting already."""
+        with self._cond:
+            while len(self._jobs) >= self._depth:
+                self._cond.wait()
+            self._jobs.append(job)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """No more batches: each writer gets None once nothing is left for it."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def get(self, writer: int, timeout: float) -> Job | None:
+        """The oldest batch if this writer may take it; None once closed and nothing is
+        left for it; raise queue.Empty after ``timeout`` without one."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                jobs = self._jobs
+                if jobs and (writer == 0 or len(jobs[0][2].batch) >= self._large):
+                    job = jobs.popleft()
+                    self._cond.notify_all()
+                    return job
+                if self._closed and (writer != 0 or not jobs):
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise queue.Empty
+                self._cond.wait(left)
+
+
 class Pipeline:
     """Batches handed-over messages into PostgreSQL and acknowledges them after commit."""
 
@@ -99,13 +147,10 @@ class Pipeline:
                                   batch_samples=settings.ingest_batch_samples,
                                   linger_ms=settings.ingest_linger_ms)
         self._stop = self._handover.stopping
-        # The first writer's queue takes every batch; a further writer is given a large
-        # batch when it is idle (a backlog), so a light load is written in batches as
-        # large as with one writer (each batch has a fixed cost).
-        self._queues: list[queue.Queue[Job | None]] = [
-            queue.Queue(HANDOVER_DEPTH if k == 0 else 1) for k in range(settings.ingest_writers)]
-        self._idle = [threading.Event() for _ in self._queues]
-        self._large = max(1, settings.ingest_batch_samples // 2)
+        # The first writer takes every batch; a further writer only a large one (a
+        # backlog), so a light load is written in batches as large as with one writer
+        # (each batch has a fixed cost).
+        self._jobs = _Jobs(HANDOVER_DEPTH, max(1, settings.ingest_batch_samples // 2))
         self._registry = Registry(settings.database_url)
         self._budget = RejectBudget()
         self._turns = _Turns()
@@ -176,21 +221,10 @@ class Pipeline:
                 if prepared is None:
                     return
                 self._turns.number(n, prepared)
-                self._dispatch((n, items, prepared))
+                self._jobs.put((n, items, prepared))
                 n += 1
         finally:
-            for q in self._queues:
-                q.put(None)
-
-    def _dispatch(self, job: Job) -> None:
-        """To an idle further writer if the batch is large, else to the first one's queue."""
-        if len(job[2].batch) >= self._large:
-            for q, idle in zip(self._queues[1:], self._idle[1:], strict=True):
-                if idle.is_set() and q.empty():
-                    idle.clear()
-                    q.put(job)
-                    return
-        self._queues[0].put(job)
+            self._jobs.close()
 
     def _prepare_until_done(self, items: list[Inbound]) -> Prepared | None:
         """Prepare a batch; registry lookups wait for the database like writes do."""
@@ -208,11 +242,10 @@ class Pipeline:
 
     # --- write thread -------------------------------------------------------------------
     def _run_write(self, k: int, writer: Writer) -> None:
-        turns, jobs, idle = self._turns, self._queues[k], self._idle[k]
+        turns, jobs = self._turns, self._jobs
         while True:
-            idle.set()
             try:
-                job = jobs.get(timeout=LATEST_EVERY_S)
+                job = jobs.get(k, timeout=LATEST_EVERY_S)
             except queue.Empty:  # quiet: write what the last batches left pending
                 writer.flush_latest()
                 continue

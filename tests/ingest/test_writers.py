@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ from core.partitions import PARTITIONS
 from core.settings import Settings
 from core.stream import Committed
 from ingest import Ingester
+from ingest.pipeline import _Jobs
 from ingest.prepare import Prepared
 from messaging.subscriber import Inbound
 from storage import feed
@@ -27,6 +30,41 @@ def _prepared(spans: dict[int, tuple[int, int]], events: tuple[int, ...] = ()) -
     p.spans.update(spans)
     p.event_pks.update(events)
     return p
+
+
+def _job(n: int, samples: int) -> tuple[int, list[Inbound], Prepared]:
+    p = Prepared()
+    p.batch.samples.extend([None] * samples)  # type: ignore[list-item]  # only counted
+    return n, [], p
+
+
+def test_a_further_writer_takes_large_batches_only_and_the_first_takes_any() -> None:
+    jobs = _Jobs(depth=2, large=10)
+    jobs.put(_job(0, 3))
+    with pytest.raises(queue.Empty):
+        jobs.get(1, timeout=0.01)  # a small batch is the first writer's
+    assert jobs.get(0, timeout=1)[0] == 0
+    jobs.put(_job(1, 10))
+    assert jobs.get(1, timeout=1)[0] == 1  # a backlog's batch: whichever writer is free
+    jobs.put(_job(2, 50))
+    assert jobs.get(0, timeout=1)[0] == 2
+
+
+def test_the_batches_waiting_are_bounded_and_close_lets_each_writer_finish() -> None:
+    jobs = _Jobs(depth=2, large=10)
+    jobs.put(_job(0, 3))
+    jobs.put(_job(1, 3))
+    third = threading.Thread(target=jobs.put, args=(_job(2, 3),))
+    third.start()
+    third.join(0.05)
+    assert third.is_alive(), "a third batch waits while two are waiting"
+    assert jobs.get(0, timeout=1)[0] == 0
+    third.join(5)
+    assert not third.is_alive()
+    jobs.close()
+    assert jobs.get(1, timeout=1) is None  # nothing left it may take
+    assert [jobs.get(0, timeout=1)[0], jobs.get(0, timeout=1)[0]] == [1, 2]  # type: ignore[index]
+    assert jobs.get(0, timeout=1) is None
 
 
 def test_batches_overlap_when_they_share_an_elevator_time_span_or_its_events() -> None:
