@@ -88,7 +88,7 @@ class Settings(BaseSettings):
             "bearer secret of POST /api/v1/broker/auth and /broker/acl, the HTTP "
             "authentication and authorization hook for EMQX, VerneMQ or HiveMQ; unset: off"))
 
-    ingest_batch_samples: int = Field(default=5000, ge=1, description="flush at this size")
+    ingest_batch_samples: int = Field(default=10000, ge=1, description="flush at this size")
     ingest_writers: int = Field(
         default=2, ge=1, le=8, description=(
             "batches written at once, each on its own database connection (acknowledged "
