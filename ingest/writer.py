@@ -173,7 +173,8 @@ class Writer:
             committed = self._committed(p, written)
             if self.feed:  # the owner of each partition reads it (storage/feed.py)
                 turn()  # in batch order: a partition's feed is in the order of its samples
-                feed.append(conn, committed)
+                every_new = written is not None and inserted == len(p.batch)
+                feed.append(conn, committed, p.encoded if every_new else None)
         store.write_rejects(conn, p.rejects)
         self._write_latest(conn, p.latest)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)

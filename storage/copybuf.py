@@ -87,6 +87,39 @@ class Encoded:
     copy_data: bytes
     rows: int
     fault_rows: list[tuple[object, ...]]
+    # The samples again, in batch order, for the rules feed (storage.feed): the fixed
+    # fields as FEED_ROW records, the fault texts and accel windows where any is present.
+    feed: np.ndarray | None = None
+    pks: np.ndarray | None = None
+    faults: list[str | None] | None = None
+    accels: list[object] | None = None
+
+
+# One sample as the rules feed carries it (native order; NaN or -1 where absent): the
+# values as received (float64, not the stored float32), without the wire's own ts.
+FEED_ROW = np.dtype([
+    ("ts", "i8"), ("seq", "i8"), ("floor", "i2"), ("door", "i1"), ("power", "i1"),
+    ("mode", "i1"), ("door_lock", "i1"), ("safety_chain", "i1"), ("occupied", "i1"),
+    ("alarm", "i1"), ("pos_m", "f8"), ("speed_mps", "f8"), ("level_mm", "f8"),
+    ("load_kg", "f8"), ("motor_temp_c", "f8")])
+_FEED_FLOATS = ("pos_m", "speed_mps", "level_mm", "load_kg", "motor_temp_c")
+_FEED_TRI = ("door_lock", "safety_chain", "occupied", "alarm")
+
+
+def _feed_rows(cols: dict[str, tuple[np.ndarray, np.ndarray | None]], ts_us: np.ndarray,
+               by_field: dict[str, list[Any]]) -> np.ndarray:
+    """The FEED_ROW records of a batch from its COPY columns (floats from the values)."""
+    out = np.empty(len(ts_us), dtype=FEED_ROW)
+    out["ts"] = ts_us
+    for name in ("seq", "door", "power", "mode", *_FEED_TRI):
+        arr, mask = cols[name]
+        out[name] = arr
+        if mask is not None:
+            out[name][mask] = -1
+    out["floor"] = cols["floor"][0]
+    for name in _FEED_FLOATS:
+        out[name] = np.asarray(by_field[name], dtype=np.float64)  # None becomes NaN
+    return out
 
 
 def _column(values: Sequence[object], codes: dict[str | None, int] | None, dtype: str
@@ -167,7 +200,10 @@ def encode(batch: Batch) -> Encoded:
         null = {name for bit, name in enumerate(nullable) if int(p) >> bit & 1}
         chunks.append(_pack(cols, rows, null))
     chunks.append(COPY_TRAILER)
-    return Encoded(b"".join(chunks), len(order), fault_rows)
+    return Encoded(b"".join(chunks), len(order), fault_rows,
+                   feed=_feed_rows(cols, np.asarray(batch.ts_us, dtype=np.int64), by_field),
+                   pks=cols["elevator_pk"][0], faults=None if keep is None else faults,
+                   accels=None if accel.count(None) == n else accel)
 
 
 @functools.cache
