@@ -292,6 +292,7 @@ def main() -> None:
                         progress.advance(task)
                     progress.update(task, description=f"{label} whistle #{rep + 1}")
                     spy = a.profile / f"whistle-{batch}-{rep + 1}.txt" if a.profile else None
+                    svc.fresh_database()  # as the peer's run.sh does for each of its runs
                     with tempfile.TemporaryDirectory() as tmp:
                         runs.setdefault(f"whistle-{batch}", []).append(
                             run_whistle(svc, load, n, Path(tmp), spy))

@@ -100,17 +100,8 @@ class Services:
     def __init__(self, broker: str = "peer") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="whistle-bench-"))
         self.dir.chmod(0o755)
-        self.pg = EmbeddedPostgres(self.dir)
-        url = self.pg.start()
-        with psycopg.connect(url, autocommit=True) as conn:  # exact end-of-run stopwatch
-            conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
-        self.pg.stop()
-        self.pg.requested_port = self.pg.port
-        self.url = self.pg.start()
-        migrate(self.url)
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            fleet.register(conn, [f"el-{i:04d}" for i in range(ELEVATORS)],
-                           travel_m=70.0, rated_load_kg=1000.0)
+        self._servers = 0
+        self.pg, self.url = self._database()
         self.broker: EmbeddedBroker | PeerBroker
         if broker == "peer":
             self.broker = PeerBroker(self.dir)
@@ -120,6 +111,33 @@ class Services:
             self.mqtt_url = self.broker.start()
         assert self.broker.port is not None
         self.mqtt_port = self.broker.port
+
+    def _database(self) -> tuple[EmbeddedPostgres, str]:
+        """A new server: migrated, the fleet registered, commit timestamps on."""
+        self._servers += 1
+        where = self.dir / f"pg{self._servers}"
+        where.mkdir()
+        where.chmod(0o755)
+        pg = EmbeddedPostgres(where)
+        url = pg.start()
+        with psycopg.connect(url, autocommit=True) as conn:  # exact end-of-run stopwatch
+            conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+        pg.stop()
+        pg.requested_port = pg.port
+        url = pg.start()
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            fleet.register(conn, [f"el-{i:04d}" for i in range(ELEVATORS)],
+                           travel_m=70.0, rated_load_kg=1000.0)
+        return pg, url
+
+    def fresh_database(self) -> None:
+        """Replace the server with a new one, as the peer's run.sh starts a new one for
+        every run (the work a run leaves behind, autovacuum and checkpoints, is not the
+        next run's)."""
+        self.pg.stop(mode="immediate")
+        shutil.rmtree(self.pg.data_dir, ignore_errors=True)
+        self.pg, self.url = self._database()
 
     def close(self) -> None:
         self.broker.stop()

@@ -16,8 +16,9 @@ the rules feed), so no consumer remembers keys of samples it has seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from core.codec import (
     FUTURE_TOLERANCE_S,
@@ -37,9 +38,11 @@ TOPIC_CACHE_MAX = 100_000  # parsed topics kept (one per elevator and kind in pr
 __all__ = ["Accepted", "Decoded", "WireDecoder", "accept"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Decoded:
-    """One wire message after decoding: telemetry, a state, nothing, or a refusal."""
+class Decoded(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One wire message after decoding: telemetry, a state, nothing, or a refusal.
+
+    A frozen struct, not a frozen dataclass: one is made per message, and the dataclass's
+    ``__init__`` (``object.__setattr__`` per field) took 1.3 µs against 0.09."""
 
     topic: str
     elevator_id: str | None
@@ -55,8 +58,7 @@ class Decoded:
         return len(self.telemetry.samples) if self.telemetry else 0
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(msgspec.Struct, frozen=True, gc=False):
     """A message of a registered elevator that passed every check."""
 
     elevator_id: str

@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -34,8 +33,7 @@ log = structlog.get_logger(__name__)
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 PROBE_TIMEOUT_S = 5.0
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Inbound(Decoded):
+class Inbound(Decoded, frozen=True, kw_only=True, gc=False):
     """One received message, decoded (or refused), waiting for its commit and its ack."""
 
     mid: int
