@@ -107,8 +107,8 @@ _FEED_TRI = ("door_lock", "safety_chain", "occupied", "alarm")
 
 
 def _feed_rows(cols: dict[str, tuple[np.ndarray, np.ndarray | None]], ts_us: np.ndarray,
-               by_field: dict[str, list[Any]]) -> np.ndarray:
-    """The FEED_ROW records of a batch from its COPY columns (floats from the values)."""
+               wide: dict[str, np.ndarray]) -> np.ndarray:
+    """The FEED_ROW records of a batch from its COPY columns (floats as received)."""
     out = np.empty(len(ts_us), dtype=FEED_ROW)
     out["ts"] = ts_us
     for name in ("seq", "door", "power", "mode", *_FEED_TRI):
@@ -118,7 +118,7 @@ def _feed_rows(cols: dict[str, tuple[np.ndarray, np.ndarray | None]], ts_us: np.
             out[name][mask] = -1
     out["floor"] = cols["floor"][0]
     for name in _FEED_FLOATS:
-        out[name] = np.asarray(by_field[name], dtype=np.float64)  # None becomes NaN
+        out[name] = wide[name]
     return out
 
 
@@ -161,8 +161,16 @@ def encode(batch: Batch) -> Encoded:
                                      batch.counts), None)
     cols["ts"] = (np.asarray(batch.ts_us, dtype=np.int64) - PG_EPOCH_US, None)
     by_field = _fields(batch.samples)
+    wide: dict[str, np.ndarray] = {}  # the float fields as received, for the feed too
     for name, dtype, _ in COLUMNS:
-        if name in by_field:  # ts comes from ts_us, not the wire value
+        if name in _FEED_FLOATS:
+            wide[name] = values = np.asarray(by_field[name], dtype=np.float64)  # None: NaN
+            absent = np.isnan(values)
+            if absent.any():
+                cols[name] = (np.where(absent, 0.0, values).astype(dtype), absent)
+            else:
+                cols[name] = (values.astype(dtype), None)
+        elif name in by_field:  # ts comes from ts_us, not the wire value
             cols[name] = _column(by_field[name], _CODES.get(name), dtype)
     accel = by_field["accel"]
     if accel.count(None) != n:
@@ -201,7 +209,7 @@ def encode(batch: Batch) -> Encoded:
         chunks.append(_pack(cols, rows, null))
     chunks.append(COPY_TRAILER)
     return Encoded(b"".join(chunks), len(order), fault_rows,
-                   feed=_feed_rows(cols, np.asarray(batch.ts_us, dtype=np.int64), by_field),
+                   feed=_feed_rows(cols, np.asarray(batch.ts_us, dtype=np.int64), wide),
                    pks=cols["elevator_pk"][0], faults=None if keep is None else faults,
                    accels=None if accel.count(None) == n else accel)
 
