@@ -32,7 +32,7 @@ def seed(db: psycopg.Connection) -> dict[str, int]:
         ("H1", old - timedelta(minutes=4)),   # around the alert: stays
         ("H1", old + timedelta(minutes=6)),   # 4 min after it resolved: stays
         ("H2", old),                          # the alert is another elevator's: goes
-        ("H1", NOW - timedelta(days=1)),      # recent: stays
+        ("H1", NOW - timedelta(hours=6)),     # recent, under a day old at any hour: stays
     ]
     for i, (eid, ts) in enumerate(samples):
         db.execute("INSERT INTO telemetry (elevator_pk, ts, seq, floor, speed_mps, door) "
