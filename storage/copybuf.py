@@ -88,11 +88,12 @@ class Encoded:
     rows: int
     fault_rows: list[tuple[object, ...]]
     # The samples again, in batch order, for the rules feed (storage.feed): the fixed
-    # fields as FEED_ROW records, the fault texts and accel windows where any is present.
-    feed: np.ndarray | None = None
-    pks: np.ndarray | None = None
-    faults: list[str | None] | None = None
-    accels: list[object] | None = None
+    # fields as FEED_ROW records with each one's elevator, the fault texts and accel
+    # windows where any is present.
+    feed: np.ndarray
+    pks: np.ndarray
+    faults: list[str | None] | None
+    accels: list[object] | None
 
 
 # One sample as the rules feed carries it (native order; NaN or -1 where absent): the
@@ -159,7 +160,8 @@ def encode(batch: Batch) -> Encoded:
     cols: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     cols["elevator_pk"] = (np.repeat(np.asarray(batch.pks, dtype=np.int32),
                                      batch.counts), None)
-    cols["ts"] = (np.asarray(batch.ts_us, dtype=np.int64) - PG_EPOCH_US, None)
+    ts_us = np.asarray(batch.ts_us, dtype=np.int64)
+    cols["ts"] = (ts_us - PG_EPOCH_US, None)
     by_field = _fields(batch.samples)
     wide: dict[str, np.ndarray] = {}  # the float fields as received, for the feed too
     for name, dtype, _ in COLUMNS:
@@ -209,7 +211,7 @@ def encode(batch: Batch) -> Encoded:
         chunks.append(_pack(cols, rows, null))
     chunks.append(COPY_TRAILER)
     return Encoded(b"".join(chunks), len(order), fault_rows,
-                   feed=_feed_rows(cols, np.asarray(batch.ts_us, dtype=np.int64), wide),
+                   feed=_feed_rows(cols, ts_us, wide),
                    pks=cols["elevator_pk"][0], faults=None if keep is None else faults,
                    accels=None if accel.count(None) == n else accel)
 

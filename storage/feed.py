@@ -90,7 +90,7 @@ def split(committed: Committed, encoded: Encoded | None = None) -> dict[int, byt
     """A committed batch as feed bodies, by partition. ``encoded``: the batch's COPY
     layout, given when every sample of it was new (committed.messages are the batch's
     messages in order), so the parts carry columns."""
-    if encoded is not None and encoded.feed is not None and encoded.pks is not None:
+    if encoded is not None:
         return _split_columns(committed, encoded)
     parts: dict[int, tuple[list[object], list[State]]] = {}
     for eid, pk, tel in committed.messages:
@@ -102,7 +102,6 @@ def split(committed: Committed, encoded: Encoded | None = None) -> dict[int, byt
 
 
 def _split_columns(committed: Committed, enc: Encoded) -> dict[int, bytes]:
-    assert enc.feed is not None and enc.pks is not None
     part = enc.pks.astype(np.int32) % PARTITIONS
     order = np.argsort(part, kind="stable")  # by partition, in batch order within one
     records = enc.feed[order]
